@@ -1,0 +1,14 @@
+"""The compiler: tracer, axis checker, partitioner, passes and lowering to StableHLO."""
+
+from .checker import check, collect_errors
+from .lowering import LoweringContext, RULES, lower_function, register_lowering, sharding_attr
+from .partition import normalize_mapping, partition, sharding_of
+from .passes import PASSES, Pass, PassManager
+from .pipeline import STAGES, Stages, run_pipeline
+from .rewrite import clone_block, clone_function, clone_op
+from .tracer import Builder, current_builder, register_internal_dir, tracing, user_location
+
+__all__ = ["check", "collect_errors", "LoweringContext", "RULES", "lower_function", "register_lowering",
+           "sharding_attr", "normalize_mapping", "partition", "sharding_of", "PASSES", "Pass", "PassManager",
+           "STAGES", "Stages", "run_pipeline", "clone_block", "clone_function", "clone_op", "Builder",
+           "current_builder", "register_internal_dir", "tracing", "user_location"]

@@ -1,0 +1,6 @@
+"""Op families of the named dialect; importing this package registers every op class."""
+
+from .elementwise import *  # noqa: F401,F403
+from .creation import *  # noqa: F401,F403
+from .reduce import *  # noqa: F401,F403
+from .shape import *  # noqa: F401,F403

@@ -1,0 +1,33 @@
+"""named: tensor programs with named axes, checked, partitioned and compiled to StableHLO.
+
+>>> import named
+>>> Batch, Embed = named.make_axes(batch=2, embed=3)
+>>> x = named.ones((Batch, Embed))
+>>> (x * 2).sum("embed").shape
+{'batch': 2}
+"""
+
+import os as _os
+
+import jax as _jax
+
+from named import dialect, compiler, runtime  # noqa: F401  (the layers, importable as named.dialect etc.)
+from named.compiler import register_internal_dir as _register_internal_dir
+
+_register_internal_dir(_os.path.dirname(__file__))
+_register_internal_dir(_os.path.dirname(runtime.__file__))
+_register_internal_dir(_os.path.dirname(_jax.__file__))
+
+from named.dialect import (Axis, AxisError, NamedError, ParseError, ShardingError,  # noqa: E402
+                           TracerError, VerifyError)
+from . import nn  # noqa: E402
+from .core import NamedArray  # noqa: E402
+from .creation import *  # noqa: E402,F401,F403
+from .jit import Compiled, CompiledFunction, Lowered, compile, spec  # noqa: E402
+from .ops import *  # noqa: E402,F401,F403
+from .partitioning import axis_mapping, current_axis_mapping, use_mesh  # noqa: E402
+from .reductions import *  # noqa: E402,F401,F403
+from .shape import *  # noqa: E402,F401,F403
+from . import methods as _methods  # noqa: E402,F401  (operators and methods on NamedArray)
+
+__version__ = "0.1.0"

@@ -1,0 +1,126 @@
+"""Making NamedArrays: from data (:func:`named`), fills, ranges and ``*_like``."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from named.dialect import Axis, AxisError, Full, Iota, dtype_name, to_numpy_dtype
+
+from .core import NamedArray, Traced, bind1, result_dtype
+from . import ops
+
+__all__ = ["make_axes", "named", "zeros", "ones", "full", "arange", "linspace", "zeros_like", "ones_like",
+           "full_like"]
+
+
+def make_axes(**sizes: int) -> tuple[Axis, ...]:
+    """Axes from keyword sizes: ``Batch, Embed = named.make_axes(batch=8, embed=64)``."""
+    return tuple(Axis(name, size) for name, size in sizes.items())
+
+
+def _as_axes(axes) -> tuple[Axis, ...]:
+    if isinstance(axes, Axis):
+        return (axes,)
+    if isinstance(axes, dict):
+        return tuple(Axis(n, s) for n, s in axes.items())
+    axes = tuple(axes)
+    for a in axes:
+        if not isinstance(a, Axis):
+            raise TypeError(f"expected named.Axis objects, got {a!r}; make them with named.Axis(name, size) "
+                            f"or named.make_axes(name=size, ...)")
+    return axes
+
+
+def named(array, axes) -> NamedArray:
+    """Name the axes of an array: ``named.named(np.zeros((2, 3)), ("batch", "embed"))``.
+
+    ``axes`` is a sequence of :class:`Axis` (sizes are checked against the data) or of names (sizes
+    come from the data); a single name or Axis names a 1-D array.
+    """
+    if isinstance(array, NamedArray):
+        raise TypeError("the array is already named; use named.rename to change its axis names")
+    if isinstance(axes, (str, Axis)):
+        axes = (axes,)
+    if not isinstance(array, (jax.Array, Traced)):
+        array = jnp.asarray(array)
+    shape = tuple(array.shape)
+    axes = tuple(axes)
+    if len(axes) != len(shape):
+        raise AxisError(f"named(): {len(axes)} axis name(s) {[getattr(a, 'name', a) for a in axes]} "
+                        f"for an array of shape {shape}")
+    resolved = []
+    for a, n in zip(axes, shape):
+        if isinstance(a, str):
+            resolved.append(Axis(a, n))
+        elif isinstance(a, Axis):
+            if a.size != n:
+                raise AxisError(f"named(): axis {a} does not match dimension of size {n} in shape {shape}")
+            resolved.append(a)
+        else:
+            raise TypeError(f"named(): axes must be names or named.Axis, got {a!r}")
+    return NamedArray(array, tuple(resolved))
+
+
+def full(axes, fill_value, dtype=None) -> NamedArray:
+    """An array with the given axes, every element ``fill_value``."""
+    axes = _as_axes(axes)
+    dtype = dtype_name(dtype) if dtype is not None else result_dtype(fill_value)
+    value = np.asarray(fill_value, dtype=to_numpy_dtype(dtype)).item()
+    if not isinstance(value, (bool, int, float, complex)):  # bf16 and friends come back as numpy scalars
+        value = float(value)
+    return bind1(Full, (), {"value": value, "dtype": dtype, "axes": axes})
+
+
+def zeros(axes, dtype="f32") -> NamedArray:
+    return full(axes, 0, dtype)
+
+
+def ones(axes, dtype="f32") -> NamedArray:
+    return full(axes, 1, dtype)
+
+
+def full_like(x: NamedArray, fill_value, dtype=None) -> NamedArray:
+    return full(x.axes, fill_value, dtype if dtype is not None else x.dtype)
+
+
+def zeros_like(x: NamedArray, dtype=None) -> NamedArray:
+    return full_like(x, 0, dtype)
+
+
+def ones_like(x: NamedArray, dtype=None) -> NamedArray:
+    return full_like(x, 1, dtype)
+
+
+def arange(axis: Axis, start=0, step=1, dtype=None) -> NamedArray:
+    """``start, start + step, ...`` along ``axis`` (``axis.size`` elements)."""
+    if not isinstance(axis, Axis):
+        raise TypeError(f"arange needs a named.Axis (it fixes the length), got {axis!r}")
+    dtype = dtype_name(dtype) if dtype is not None else result_dtype(start, step)
+    index_dtype = dtype if dtype != "bool" else "i32"
+    x = bind1(Iota, (), {"axes": (axis,), "dimension": axis.name, "dtype": index_dtype})
+    if step != 1:
+        x = ops.multiply(x, step)
+    if start != 0:
+        x = ops.add(x, start)
+    return ops.astype(x, dtype)
+
+
+def linspace(axis: Axis, start=0.0, stop=1.0, endpoint: bool = True, dtype=None) -> NamedArray:
+    """``axis.size`` evenly spaced numbers from ``start`` to ``stop``."""
+    if not isinstance(axis, Axis):
+        raise TypeError(f"linspace needs a named.Axis, got {axis!r}")
+    dtype = dtype_name(dtype) if dtype is not None else result_dtype(1.0)
+    n = axis.size
+    divisor = (n - 1 if endpoint else n) or 1
+    step = (stop - start) / divisor
+    x = bind1(Iota, (), {"axes": (axis,), "dimension": axis.name, "dtype": "f32" if dtype != "f64" else "f64"})
+    x = ops.add(ops.multiply(x, step), start)
+    if endpoint and n > 1:  # hit `stop` exactly, as numpy does
+        last = ops.equal(bind1(Iota, (), {"axes": (axis,), "dimension": axis.name, "dtype": "i32"}), n - 1)
+        x = ops.where(last, float(stop), x)
+    return ops.astype(x, dtype)
+

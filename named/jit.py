@@ -1,0 +1,289 @@
+"""``@named.compile``: trace once per signature, check, partition, lower, compile, and run cached.
+
+    @named.compile
+    def loss(params, batch): ...
+
+    @named.compile(axis_resources={"batch": "data"}, mesh={"data": 8})
+    def step(params, batch): ...
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence, overload
+
+import jax
+import numpy as np
+
+from named.compiler import Builder, Pass, Stages, current_builder, run_pipeline, tracing
+from named.dialect import Axis, AxisError, Full, TensorType, dtype_name
+from named.runtime import Executable, pjrt
+
+from .core import NamedArray, Traced, _value_of
+from .partitioning import current_axis_mapping, current_mesh, resolve_mesh
+
+__all__ = ["compile", "spec", "ArgSpec", "CompiledFunction", "Lowered", "Compiled"]
+
+_tree_flatten = jax.tree_util.tree_flatten
+_tree_unflatten = jax.tree_util.tree_unflatten
+_ARRAY = pjrt.ArrayImpl
+_PY_SCALARS = {bool: "bool", int: "i32", float: "f32", complex: "c64"}
+
+
+@dataclass(frozen=True, slots=True)
+class ArgSpec:
+    """An abstract argument for :meth:`CompiledFunction.lower`: axes and dtype, no data."""
+
+    axes: tuple[Axis, ...]
+    dtype: str
+
+    @property
+    def type(self) -> TensorType:
+        return TensorType(self.dtype, self.axes)
+
+
+def spec(axes, dtype="f32") -> ArgSpec:
+    """An abstract argument: ``named.spec((Batch, Embed), "f32")`` (axes may be a dict of sizes)."""
+    if isinstance(axes, Axis):
+        axes = (axes,)
+    elif isinstance(axes, Mapping):
+        axes = tuple(Axis(n, s) for n, s in axes.items())
+    return ArgSpec(tuple(axes), dtype_name(dtype))
+
+
+def _is_node_leaf(x) -> bool:
+    return isinstance(x, (NamedArray, ArgSpec))
+
+
+def _leaf_signature(x):
+    t = type(x)
+    if t is _ARRAY:
+        return x.dtype
+    if t in _PY_SCALARS:
+        return t
+    if isinstance(x, (np.ndarray, np.generic, jax.Array)):
+        return (x.dtype, np.shape(x))
+    return (t, id(x))
+
+
+class _Entry:
+    """One compiled signature: its executable, stages and how to rebuild the outputs."""
+
+    __slots__ = ("executable", "in_treedef", "out_treedef", "stages", "jax_mesh")
+
+    def __init__(self, stages: Stages, in_treedef, out_treedef, jax_mesh):
+        self.stages = stages
+        self.in_treedef = in_treedef
+        self.out_treedef = out_treedef
+        self.jax_mesh = jax_mesh
+        self.executable = None
+
+    def compiled(self) -> Executable:
+        if self.executable is None:
+            self.executable = Executable(str(self.stages.module), self.stages.partitioned, mesh=self.jax_mesh)
+        return self.executable
+
+
+class CompiledFunction:
+    """A function compiled by `named` (see :func:`compile`); call it like the original."""
+
+    def __init__(self, fn: Callable, *, static_argnames: Sequence[str] = (), static_argnums: Sequence[int] = (),
+                 axis_resources: Mapping | None = None, mesh=None, passes: Sequence[Pass] = (),
+                 builtin_passes: bool = True, timing: bool = False):
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.static_argnames = tuple(static_argnames)
+        self.static_argnums = tuple(static_argnums)
+        self.axis_resources = dict(axis_resources) if axis_resources is not None else None
+        self.mesh = mesh
+        self.passes = tuple(passes)
+        self.builtin_passes = builtin_passes
+        self.timing = timing
+        self._signature = inspect.signature(fn) if (self.static_argnames or self.static_argnums) else None
+        self._cache: dict[tuple, _Entry] = {}
+        self._resolved_mesh = resolve_mesh(mesh) if mesh is not None else None
+
+    # -- calling --------------------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        if current_builder() is not None:  # called from traced code: inline
+            return self.fn(*args, **kwargs)
+        entry, leaves = self._entry(args, kwargs)
+        outs = entry.compiled()(leaves)
+        return _tree_unflatten(entry.out_treedef, outs)
+
+    def _placement(self):
+        mesh = self._resolved_mesh or current_mesh()
+        mapping = self.axis_resources if self.axis_resources is not None else current_axis_mapping()
+        return mesh, mapping
+
+    def _entry(self, args, kwargs, *, abstract: bool = False):
+        statics = ()
+        if self._signature is not None:
+            args, kwargs, statics = self._split_statics(args, kwargs)
+        leaves, treedef = _tree_flatten((args, kwargs))
+        (jax_mesh, ir_mesh), mapping = self._placement()
+        mapping_key = tuple(sorted(mapping.items())) if mapping else None
+        key = (treedef, tuple(map(_leaf_signature, leaves)), statics, id(jax_mesh), mapping_key)
+        entry = self._cache.get(key)
+        if entry is None:
+            fn = self._trace(args, kwargs, statics)
+            stages = run_pipeline(fn[0], mesh=ir_mesh, mapping=mapping, passes=self.passes,
+                                  builtin_passes=self.builtin_passes, timing=self.timing)
+            entry = _Entry(stages, treedef, fn[1], jax_mesh)
+            if not abstract:
+                self._cache[key] = entry
+        return entry, leaves
+
+    def _split_statics(self, args, kwargs):
+        bound = self._signature.bind(*args, **kwargs)
+        statics = []
+        names = list(self._signature.parameters)
+        for i, name in enumerate(names):
+            if name in bound.arguments and (name in self.static_argnames or i in self.static_argnums):
+                value = bound.arguments.pop(name)
+                try:
+                    hash(value)
+                except TypeError:
+                    raise TypeError(f"static argument {name!r} must be hashable, got {type(value).__name__}") from None
+                statics.append((name, value))
+        return bound.args, bound.kwargs, tuple(statics)
+
+    # -- tracing --------------------------------------------------------------------------------------
+    def _trace(self, args, kwargs, statics):
+        builder = Builder()
+        leaves, treedef = _tree_flatten((args, kwargs), is_leaf=_is_node_leaf)
+        paths = [jax.tree_util.keystr(p) for p, _ in
+                 jax.tree_util.tree_flatten_with_path((args, kwargs), is_leaf=_is_node_leaf)[0]]
+        traced = [self._trace_arg(builder, leaf, path) for leaf, path in zip(leaves, paths)]
+        args2, kwargs2 = _tree_unflatten(treedef, traced)
+        with tracing(builder):
+            out = self.fn(*args2, **kwargs2, **dict(statics))
+            out_leaves = _tree_flatten(out, is_leaf=_is_node_leaf)[0]
+            results = [self._result_value(builder, leaf, i) for i, leaf in enumerate(out_leaves)]
+        out_treedef = jax.tree_util.tree_structure(out)
+        return builder.finish(getattr(self.fn, "__name__", "main"), results), out_treedef
+
+    def _trace_arg(self, builder: Builder, leaf, path: str):
+        if isinstance(leaf, (NamedArray, ArgSpec)):
+            if isinstance(leaf, NamedArray) and type(leaf.array) is Traced:
+                raise TypeError("a traced value from another trace was passed as an argument")
+            t = leaf.type
+            return NamedArray._new(Traced(builder.add_arg(t)), t.axes)
+        if type(leaf) in _PY_SCALARS:
+            v = builder.add_arg(TensorType(_PY_SCALARS[type(leaf)], ()))
+            return NamedArray._new(Traced(v, weak=True), ())
+        if isinstance(leaf, (np.ndarray, np.generic, jax.Array)):
+            if np.ndim(leaf) == 0:
+                v = builder.add_arg(TensorType(dtype_name(leaf.dtype), ()))
+                return NamedArray._new(Traced(v), ())
+            shape = np.shape(leaf)
+            names = ", ".join(f"'axis{i}'" for i in range(len(shape)))
+            raise AxisError(f"argument {_describe(self.fn, path)} is an unnamed array of shape {shape}; "
+                            f"named.compile needs named axes: pass named.named(x, ({names})) or mark the "
+                            f"argument static with static_argnames").with_traceback(None)
+        raise TypeError(f"argument {_describe(self.fn, path)} of type {type(leaf).__name__} is not a NamedArray, "
+                        f"a scalar or a pytree of them; mark it static with static_argnames=")
+
+    def _result_value(self, builder: Builder, leaf, i: int):
+        if isinstance(leaf, NamedArray):
+            return _value_of(builder, leaf)
+        if type(leaf) in _PY_SCALARS:
+            (v,) = builder.emit(Full, (), {"value": leaf, "dtype": _PY_SCALARS[type(leaf)], "axes": ()})
+            return v
+        raise TypeError(f"{getattr(self.fn, '__name__', 'the function')} returned a {type(leaf).__name__} "
+                        f"(result #{i}); results must be NamedArrays, scalars, or pytrees of them")
+
+    # -- staging --------------------------------------------------------------------------------------
+    def lower(self, *args, **kwargs) -> "Lowered":
+        """Trace, check, partition and lower for these arguments (NamedArrays or ``named.spec``)."""
+        entry, _ = self._entry(args, kwargs, abstract=True)
+        return Lowered(entry, self)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    @property
+    def cache_size(self) -> int:
+        return len(self._cache)
+
+
+def _describe(fn, path: str) -> str:
+    # path looks like "[0][1]['w']" for (args, kwargs): name the parameter where we can
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        params = []
+    if path.startswith("[0]["):
+        rest = path[4:]
+        idx = rest.split("]", 1)[0]
+        if idx.isdigit() and int(idx) < len(params):
+            return f"{params[int(idx)]!r}{rest.split(']', 1)[1]}"
+    if path.startswith("[1]['"):
+        return path[4:]
+    return path
+
+
+class Lowered:
+    """A traced, checked, partitioned and lowered program (not yet compiled by XLA)."""
+
+    def __init__(self, entry: _Entry, owner: CompiledFunction):
+        self._entry = entry
+        self._owner = owner
+
+    @property
+    def stages(self) -> Stages:
+        return self._entry.stages
+
+    def as_text(self, stage: str = "partitioned", *, locations: bool = False) -> str:
+        """The program at ``stage``: traced, checked, optimized, partitioned (named IR) or stablehlo."""
+        return self._entry.stages.text(stage, locations=locations)
+
+    def compile(self) -> "Compiled":
+        return Compiled(self._entry)
+
+
+class Compiled:
+    """An XLA executable for one signature; call it like the function."""
+
+    def __init__(self, entry: _Entry):
+        self._entry = entry
+        self._executable = entry.compiled()
+
+    def as_text(self) -> str:
+        """Optimized HLO after SPMD partitioning."""
+        return self._executable.optimized_hlo()
+
+    def __call__(self, *args, **kwargs):
+        leaves, treedef = _tree_flatten((args, kwargs))
+        if treedef != self._entry.in_treedef:
+            raise AxisError(f"these arguments do not match the compiled signature:\n  compiled for "
+                            f"{self._entry.in_treedef}\n  called with  {treedef}")
+        return _tree_unflatten(self._entry.out_treedef, self._executable(leaves))
+
+
+@overload
+def compile(fn: Callable, **options) -> CompiledFunction: ...
+@overload
+def compile(**options) -> Callable[[Callable], CompiledFunction]: ...
+
+
+def compile(fn: Callable | None = None, **options):
+    """Compile a function of NamedArrays; use bare (``@named.compile``) or with options.
+
+    Options: ``static_argnames``/``static_argnums``, ``axis_resources`` (logical axis -> mesh axis),
+    ``mesh`` (``jax.sharding.Mesh`` or ``{"data": 4}``), ``passes`` (extra passes run before the
+    built-ins), ``builtin_passes``, ``timing``.
+
+    >>> import named
+    >>> @named.compile
+    ... def f(x):
+    ...     return (x * 2).sum("embed")
+    >>> f(named.ones(named.make_axes(embed=3))).item()
+    6.0
+    """
+    if fn is None:
+        return lambda f: CompiledFunction(f, **options)
+    return CompiledFunction(fn, **options)
+

@@ -1,0 +1,465 @@
+"""Elementwise operations on NamedArrays (SPEC §4): unary maps, binary maps broadcasting by name,
+comparisons, ``where``, ``clip``, ``isclose`` and ``astype``. Dtypes promote as in ``jax.numpy``."""
+
+from __future__ import annotations
+
+import math
+
+from named.dialect import (BINARY_OPS, UNARY_OPS, Compare, Convert, Select, dtype_name, is_complex, is_float,
+                           is_inexact, is_integer)
+
+from .core import NamedArray, as_named, bind1, result_dtype
+
+_UNARY_NAMES = ("abs absolute angle arccos arccosh arcsin arcsinh arctan arctanh around bitwise_count "
+                "bitwise_invert bitwise_not cbrt ceil conj conjugate copy cos cosh deg2rad degrees exp exp2 "
+                "expm1 fabs fix floor imag invert iscomplex isfinite isinf isnan isneginf isposinf isreal log "
+                "log10 log1p log2 logical_not negative positive rad2deg radians real reciprocal rint round "
+                "rsqrt sign signbit sin sinc sinh square sqrt tan tanh trunc erf").split()
+_BINARY_NAMES = ("add arctan2 bitwise_and bitwise_left_shift bitwise_or bitwise_right_shift bitwise_xor divide "
+                 "divmod equal float_power floor_divide fmax fmin fmod greater greater_equal hypot left_shift "
+                 "less less_equal logaddexp logaddexp2 logical_and logical_or logical_xor maximum minimum mod "
+                 "multiply nextafter not_equal power remainder right_shift subtract true_divide").split()
+__all__ = _UNARY_NAMES + _BINARY_NAMES + ["where", "clip", "isclose", "allclose", "astype"]
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def astype(x, dtype) -> NamedArray:
+    """``x`` converted to ``dtype`` (any NumPy-style dtype or an IR name such as ``"f32"``)."""
+    x = as_named(x)
+    dtype = dtype_name(dtype)
+    if dtype_name(x.dtype) == dtype:
+        return x
+    return bind1(Convert, (x,), {"dtype": dtype})
+
+
+def _unary(op: str, x, *, inexact: bool = False) -> NamedArray:
+    x = as_named(x)
+    if inexact and not is_inexact(dtype_name(x.dtype)):
+        x = astype(x, result_dtype(1.0))
+    return bind1(UNARY_OPS[op], (x,))
+
+
+def _promote(x, y, *, inexact: bool = False):
+    dtype = result_dtype(x, y)
+    if inexact and not is_inexact(dtype):
+        dtype = result_dtype(1.0)  # integers and bools compute in the default float, as in jax.numpy
+    return as_named(x, dtype), as_named(y, dtype)
+
+
+def _binary(op: str, x, y, *, inexact: bool = False) -> NamedArray:
+    x, y = _promote(x, y, inexact=inexact)
+    return bind1(BINARY_OPS[op], (x, y))
+
+
+def _compare(direction: str, x, y) -> NamedArray:
+    x, y = _promote(x, y)
+    return bind1(Compare, (x, y), {"direction": direction})
+
+
+def _dtype(x) -> str:
+    return dtype_name(x.dtype)
+
+
+# --------------------------------------------------------------------------------------------- unary
+def abs(x):
+    """Absolute value, elementwise."""
+    x = as_named(x)
+    if _dtype(x) == "bool" or (is_integer(_dtype(x)) and _dtype(x)[0] == "u"):
+        return x
+    return _unary("abs", x)
+
+
+absolute = fabs = abs
+
+
+def negative(x):
+    return _unary("neg", x)
+
+
+def positive(x):
+    return as_named(x)
+
+
+copy = positive
+
+
+def sign(x):
+    x = as_named(x)
+    if _dtype(x) == "bool":
+        return x
+    return _unary("sign", x)
+
+
+def exp(x): return _unary("exp", x, inexact=True)
+def expm1(x): return _unary("expm1", x, inexact=True)
+def log(x): return _unary("log", x, inexact=True)
+def log1p(x): return _unary("log1p", x, inexact=True)
+def sqrt(x): return _unary("sqrt", x, inexact=True)
+def rsqrt(x): return _unary("rsqrt", x, inexact=True)
+def cbrt(x): return _unary("cbrt", x, inexact=True)
+def sin(x): return _unary("sin", x, inexact=True)
+def cos(x): return _unary("cos", x, inexact=True)
+def tan(x): return _unary("tan", x, inexact=True)
+def tanh(x): return _unary("tanh", x, inexact=True)
+def arcsin(x): return _unary("asin", x, inexact=True)
+def arccos(x): return _unary("acos", x, inexact=True)
+def arctan(x): return _unary("atan", x, inexact=True)
+def sinh(x): return _unary("sinh", x, inexact=True)
+def cosh(x): return _unary("cosh", x, inexact=True)
+def arcsinh(x): return _unary("asinh", x, inexact=True)
+def arccosh(x): return _unary("acosh", x, inexact=True)
+def arctanh(x): return _unary("atanh", x, inexact=True)
+def erf(x): return _unary("erf", x, inexact=True)
+
+
+def exp2(x):
+    x = as_named(x)
+    x = astype(x, result_dtype(x, 1.0))
+    return exp(multiply(x, math.log(2.0)))
+
+
+def log2(x):
+    x = log(x)
+    return divide(x, math.log(2.0))
+
+
+def log10(x):
+    x = log(x)
+    return divide(x, math.log(10.0))
+
+
+def square(x):
+    x = as_named(x)
+    return multiply(x, x)
+
+
+def reciprocal(x):
+    x = as_named(x)
+    return divide(1, x) if is_inexact(_dtype(x)) else floor_divide(1, x)
+
+
+def deg2rad(x):
+    return multiply(_to_inexact(x), math.pi / 180.0)
+
+
+def rad2deg(x):
+    return multiply(_to_inexact(x), 180.0 / math.pi)
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+def _to_inexact(x):
+    x = as_named(x)
+    return x if is_inexact(_dtype(x)) else astype(x, result_dtype(x, 1.0))
+
+
+def _rounding(op: str, x):
+    x = as_named(x)
+    if not is_float(_dtype(x)):
+        return x
+    return _unary(op, x)
+
+
+def floor(x): return _rounding("floor", x)
+def ceil(x): return _rounding("ceil", x)
+def rint(x): return _rounding("round_even", x)
+
+
+def round(x, decimals: int = 0):
+    """Round half to even, like ``numpy.round``; ``decimals`` shifts the rounding position."""
+    if decimals == 0:
+        return rint(x)
+    x = _to_inexact(x)
+    scale = 10.0 ** decimals
+    return divide(rint(multiply(x, scale)), scale)
+
+
+around = round
+
+
+def trunc(x):
+    x = as_named(x)
+    if not is_float(_dtype(x)):
+        return x
+    return where(less(x, 0), ceil(x), floor(x))
+
+
+fix = trunc
+
+
+def isnan(x):
+    x = as_named(x)
+    if not is_inexact(_dtype(x)):
+        return _full_like_bool(x, False)
+    return not_equal(x, x)
+
+
+def isinf(x):
+    x = as_named(x)
+    if not is_float(_dtype(x)):
+        return _full_like_bool(x, False)
+    return _unary("is_inf", x)
+
+
+def isposinf(x):
+    x = as_named(x)
+    return _unary("is_pos_inf", x) if is_float(_dtype(x)) else _full_like_bool(x, False)
+
+
+def isneginf(x):
+    x = as_named(x)
+    return _unary("is_neg_inf", x) if is_float(_dtype(x)) else _full_like_bool(x, False)
+
+
+def isfinite(x):
+    x = as_named(x)
+    if not is_float(_dtype(x)):
+        return _full_like_bool(x, True)
+    return _unary("is_finite", x)
+
+
+def _full_like_bool(x, value: bool):
+    from .creation import full_like
+    return full_like(x, value, dtype="bool")
+
+
+def iscomplex(x):
+    x = as_named(x)
+    return not_equal(imag(x), 0) if is_complex(_dtype(x)) else _full_like_bool(x, False)
+
+
+def isreal(x):
+    x = as_named(x)
+    return equal(imag(x), 0) if is_complex(_dtype(x)) else _full_like_bool(x, True)
+
+
+def real(x):
+    x = as_named(x)
+    return _unary("real", x) if is_complex(_dtype(x)) else x
+
+
+def imag(x):
+    x = as_named(x)
+    if is_complex(_dtype(x)):
+        return _unary("imag", x)
+    from .creation import zeros_like
+    return zeros_like(x)
+
+
+def conj(x):
+    x = as_named(x)
+    if not is_complex(_dtype(x)):
+        return x
+    raise NotImplementedError("complex conjugation is not supported yet")
+
+
+conjugate = conj
+
+
+def angle(x):
+    x = as_named(x)
+    if is_complex(_dtype(x)):
+        return arctan2(imag(x), real(x))
+    x = _to_inexact(x)
+    return where(less(x, 0), math.pi, 0.0 * x)
+
+
+def signbit(x):
+    x = as_named(x)
+    if _dtype(x) == "bool" or _dtype(x)[0] == "u":
+        return _full_like_bool(x, False)
+    if is_integer(_dtype(x)):
+        return less(x, 0)
+    # -0.0 and negative NaNs have the bit set: compare on the sign of 1/x for zeros
+    return logical_or(less(x, 0), logical_and(equal(x, 0), less(divide(1.0, x), 0)))
+
+
+def sinc(x):
+    x = _to_inexact(x)
+    px = multiply(x, math.pi)
+    safe = where(equal(x, 0), 1.0, px)
+    return where(equal(x, 0), 1.0, divide(sin(safe), safe))
+
+
+def logical_not(x):
+    x = as_named(x)
+    return _unary("not", astype(x, "bool"))
+
+
+def bitwise_not(x):
+    return _unary("not", as_named(x))
+
+
+bitwise_invert = invert = bitwise_not
+
+
+def bitwise_count(x):
+    x = as_named(x)
+    return astype(_unary("popcnt", abs(x) if is_integer(_dtype(x)) and _dtype(x)[0] == "i" else x), "u8")
+
+
+# -------------------------------------------------------------------------------------------- binary
+def add(x, y): return _binary("add", x, y)
+def subtract(x, y): return _binary("sub", x, y)
+def multiply(x, y): return _binary("mul", x, y)
+def maximum(x, y): return _binary("max", x, y)
+def minimum(x, y): return _binary("min", x, y)
+def arctan2(x, y): return _binary("atan2", x, y, inexact=True)
+def nextafter(x, y): return _binary("next_after", x, y, inexact=True)
+
+
+def divide(x, y):
+    """True division (integers divide to float, as in ``jax.numpy``)."""
+    return _binary("div", x, y, inexact=True)
+
+
+true_divide = divide
+
+
+def fmod(x, y):
+    """Remainder with the sign of the dividend (C ``fmod``)."""
+    return _binary("rem", x, y)
+
+
+def remainder(x, y):
+    """Remainder with the sign of the divisor (Python ``%``)."""
+    x, y = _promote(x, y)
+    if _dtype(x) == "bool":
+        raise TypeError("remainder is not defined for bool")
+    r = bind1(BINARY_OPS["rem"], (x, y))
+    fix_sign = logical_and(not_equal(r, 0), not_equal(less(r, 0), less(y, 0)))
+    return where(fix_sign, add(r, y), r)
+
+
+mod = remainder
+
+
+def floor_divide(x, y):
+    """Division rounded towards minus infinity (Python ``//``)."""
+    x, y = _promote(x, y)
+    if is_integer(_dtype(x)):
+        q = bind1(BINARY_OPS["div"], (x, y))
+        if _dtype(x)[0] == "u":
+            return q
+        r = bind1(BINARY_OPS["rem"], (x, y))
+        adjust = logical_and(not_equal(r, 0), not_equal(less(r, 0), less(y, 0)))
+        return where(adjust, subtract(q, 1), q)
+    if _dtype(x) == "bool":
+        raise TypeError("floor_divide is not defined for bool")
+    return floor(divide(subtract(x, remainder(x, y)), y))
+
+
+def divmod(x, y):
+    return floor_divide(x, y), remainder(x, y)
+
+
+def power(x, y):
+    x, y = _promote(x, y)
+    if _dtype(x) == "bool":
+        raise TypeError("power is not defined for bool")
+    return bind1(BINARY_OPS["pow"], (x, y))
+
+
+def float_power(x, y):
+    return power(_to_inexact(x), _to_inexact(y))
+
+
+def fmax(x, y):
+    """Maximum that ignores NaN when the other operand is a number."""
+    x, y = _promote(x, y)
+    return where(isnan(y), x, where(isnan(x), y, maximum(x, y)))
+
+
+def fmin(x, y):
+    """Minimum that ignores NaN when the other operand is a number."""
+    x, y = _promote(x, y)
+    return where(isnan(y), x, where(isnan(x), y, minimum(x, y)))
+
+
+def hypot(x, y):
+    x, y = _promote(x, y, inexact=True)
+    x, y = abs(x), abs(y)
+    big, small = maximum(x, y), minimum(x, y)
+    safe = where(equal(big, 0), 1.0, big)
+    ratio = divide(small, safe)
+    return where(equal(big, 0), 0.0, multiply(big, sqrt(add(1.0, multiply(ratio, ratio)))))
+
+
+def logaddexp(x, y):
+    x, y = _promote(x, y, inexact=True)
+    big = maximum(x, y)
+    delta = subtract(x, y)
+    safe = where(isnan(delta), add(x, y), add(big, log1p(exp(negative(abs(delta))))))
+    return where(equal(x, y), add(x, math.log(2.0)), safe)
+
+
+def logaddexp2(x, y):
+    x, y = _promote(x, y, inexact=True)
+    ln2 = math.log(2.0)
+    return divide(logaddexp(multiply(x, ln2), multiply(y, ln2)), ln2)
+
+
+def equal(x, y): return _compare("EQ", x, y)
+def not_equal(x, y): return _compare("NE", x, y)
+def less(x, y): return _compare("LT", x, y)
+def less_equal(x, y): return _compare("LE", x, y)
+def greater(x, y): return _compare("GT", x, y)
+def greater_equal(x, y): return _compare("GE", x, y)
+
+
+def _logical(op: str, x, y):
+    return bind1(BINARY_OPS[op], (astype(as_named(x), "bool"), astype(as_named(y), "bool")))
+
+
+def logical_and(x, y): return _logical("and", x, y)
+def logical_or(x, y): return _logical("or", x, y)
+def logical_xor(x, y): return _logical("xor", x, y)
+def bitwise_and(x, y): return _binary("and", x, y)
+def bitwise_or(x, y): return _binary("or", x, y)
+def bitwise_xor(x, y): return _binary("xor", x, y)
+def left_shift(x, y): return _binary("shift_left", x, y)
+
+
+def right_shift(x, y):
+    x, y = _promote(x, y)
+    op = "shift_right_logical" if _dtype(x)[0] == "u" else "shift_right_arithmetic"
+    return bind1(BINARY_OPS[op], (x, y))
+
+
+bitwise_left_shift, bitwise_right_shift = left_shift, right_shift
+
+
+# ----------------------------------------------------------------------------------- where and friends
+def where(condition, x, y) -> NamedArray:
+    """Elementwise choice: ``x`` where ``condition`` is true, else ``y`` (broadcasting by name)."""
+    condition = astype(as_named(condition), "bool")
+    x, y = _promote(x, y)
+    return bind1(Select, (condition, x, y))
+
+
+def clip(x, a_min=None, a_max=None) -> NamedArray:
+    """Limit ``x`` to ``[a_min, a_max]`` (either bound may be None)."""
+    x = as_named(x)
+    if a_min is not None:
+        x = maximum(x, a_min)
+    if a_max is not None:
+        x = minimum(x, a_max)
+    return x
+
+
+def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> NamedArray:
+    """Elementwise ``|a - b| <= atol + rtol * |b|`` (infinities equal only to themselves)."""
+    a, b = _promote(a, b, inexact=True)
+    close = less_equal(abs(subtract(a, b)), add(atol, multiply(rtol, abs(b))))
+    both_inf = logical_or(isinf(a), isinf(b))
+    close = where(both_inf, equal(a, b), close)
+    if equal_nan:
+        close = logical_or(close, logical_and(isnan(a), isnan(b)))
+    return close
+
+
+def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> NamedArray:
+    """Whether every element of ``a`` is close to ``b`` (a 0-axis bool NamedArray)."""
+    from .reductions import all as all_
+    return all_(isclose(a, b, rtol, atol, equal_nan))

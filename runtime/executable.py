@@ -1,0 +1,69 @@
+"""A compiled program ready to run: argument checks, placement, execution and result assembly."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from named.dialect import Function, ShardingError, TensorType, to_numpy_dtype
+
+from . import pjrt
+from .mesh import device_mesh, jax_sharding
+
+
+class ArgumentError(TypeError):
+    """An argument does not match the compiled signature (raised before anything reaches PJRT)."""
+
+
+class Executable:
+    """A loaded PJRT executable for one IR function, with its argument and result layouts.
+
+    Calling it checks each argument's shape and dtype against the signature and re-places any whose
+    sharding differs from the one compiled for (a mismatch would crash PJRT), then runs it and
+    returns global ``jax.Array`` results carrying their shardings.
+    """
+
+    def __init__(self, module_text: str, fn: Function, *, mesh=None, devices=None):
+        self.mesh = mesh if mesh is not None or fn.mesh is None else device_mesh(fn.mesh, devices)
+        self.devices = list(self.mesh.devices.flat) if self.mesh is not None else [
+            (devices or pjrt.devices())[0]]
+        self.arg_types: tuple[TensorType, ...] = fn.arg_types
+        self.result_types: tuple[TensorType, ...] = fn.result_types
+        self.arg_shapes = [t.shape for t in self.arg_types]
+        self.arg_dtypes = [to_numpy_dtype(t.dtype) for t in self.arg_types]
+        self.arg_shardings = [jax_sharding(t, self.mesh, self.devices[0]) for t in self.arg_types]
+        self.result_shardings = [jax_sharding(t, self.mesh, self.devices[0]) for t in self.result_types]
+        self.loaded = pjrt.compile(module_text, self.devices, sharded=self.mesh is not None)
+        self.handlers = pjrt.result_handlers(
+            [(t.shape, to_numpy_dtype(t.dtype), s) for t, s in zip(self.result_types, self.result_shardings)])
+        self._checks = list(zip(self.arg_shapes, self.arg_dtypes, self.arg_shardings))
+
+    def __call__(self, args: Sequence) -> list:
+        if len(args) != len(self._checks):
+            raise ArgumentError(f"expected {len(self._checks)} argument(s), got {len(args)}")
+        placed = None
+        for i, (x, (shape, dtype, sharding)) in enumerate(zip(args, self._checks)):
+            if type(x) is not pjrt.ArrayImpl or x.sharding != sharding or x.dtype != dtype or x.shape != shape:
+                if placed is None:
+                    placed = list(args)
+                placed[i] = self._place(i, x, shape, dtype, sharding)
+        return pjrt.execute(self.loaded, placed if placed is not None else args, self.handlers)
+
+    def _place(self, i: int, x, shape, dtype, sharding):
+        got_shape = tuple(np.shape(x))
+        if got_shape != shape:
+            raise ArgumentError(f"argument #{i} has shape {got_shape}, but {self.arg_types[i]} was compiled for")
+        got_dtype = np.dtype(getattr(x, "dtype", None) or np.asarray(x).dtype)
+        if got_dtype != dtype:
+            if np.ndim(x) == 0 and not isinstance(x, pjrt.Array):  # Python scalars follow the signature
+                x = np.asarray(x, dtype)
+            else:
+                raise ArgumentError(f"argument #{i} has dtype {got_dtype}, but {self.arg_types[i]} was compiled for")
+        return pjrt.device_put(x, sharding)
+
+    def optimized_hlo(self) -> str:
+        return pjrt.optimized_hlo(self.loaded)
+
+
+__all__ = ["Executable", "ArgumentError", "ShardingError"]

@@ -1,0 +1,67 @@
+"""The one place the runtime touches jaxlib/PJRT (a JAX upgrade edits this file).
+
+Facts this relies on are recorded in shared/notes/jaxlib-0.10.2.md: ``compile_and_load`` returns a
+loaded executable, ``execute_sharded`` segfaults on mis-sharded inputs (so callers check first), and
+results are assembled into global ``jax.Array`` values by per-output result handlers.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.extend as jex
+import numpy as np
+from jaxlib import xla_client
+
+__all__ = ["devices", "compile", "result_handlers", "execute", "Mesh", "NamedSharding", "PartitionSpec",
+           "SingleDeviceSharding", "Array", "ArrayImpl", "device_put", "optimized_hlo"]
+
+Array = jax.Array
+Mesh = jax.sharding.Mesh
+NamedSharding = jax.sharding.NamedSharding
+PartitionSpec = jax.sharding.PartitionSpec
+SingleDeviceSharding = jax.sharding.SingleDeviceSharding
+device_put = jax.device_put
+ArrayImpl = type(jax.numpy.zeros(()))  # the concrete jax.Array class; exact type checks are fast
+
+
+def devices(platform: str | None = None) -> list:
+    return jax.devices(platform) if platform else jax.devices()
+
+
+def compile(module_text: str, device_list: Sequence, *, sharded: bool):
+    """Compile StableHLO text for ``device_list`` (one partition per device) and load it."""
+    backend = jex.backend.get_backend(device_list[0].platform)
+    ids = np.array([[d.id for d in device_list]])
+    options = jex.backend.get_compile_options(num_replicas=1, num_partitions=len(device_list),
+                                              device_assignment=ids)
+    if sharded:
+        options.executable_build_options.use_shardy_partitioner = True
+    return backend.compile_and_load(module_text, xla_client.DeviceList(tuple(device_list)), options)
+
+
+def result_handlers(specs: Sequence[tuple[tuple[int, ...], np.dtype, object]]) -> list:
+    """Per-output callables turning one output's per-device buffers into a global ``jax.Array``."""
+    try:  # jax's own C++ handlers: the fast path jax.jit uses
+        from jax._src import array as _array, core as _core
+        return [_array._array_global_result_handler(_core.ShapedArray(shape, dtype), sharding, True)
+                for shape, dtype, sharding in specs]
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - portable fallback
+        return [_public_handler(shape, sharding) for shape, _, sharding in specs]
+
+
+def _public_handler(shape, sharding):
+    def handle(buffers):
+        return jax.make_array_from_single_device_arrays(shape, sharding, buffers)
+    return handle
+
+
+def execute(executable, args: Sequence[jax.Array], handlers: Sequence) -> list:
+    """Run a loaded executable on arguments already placed as it expects."""
+    return executable.execute_sharded(args).consume_with_handlers(handlers)
+
+
+def optimized_hlo(executable) -> str:
+    """The optimized HLO text (after SPMD partitioning) of a loaded executable."""
+    return "\n\n".join(m.to_string() for m in executable.hlo_modules())
