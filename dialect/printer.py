@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .core import Block, Function, Op, Value
-from .types import Axis, dtype_name
+from .types import Axis, dtype_name, format_axis_name
 
 
 def format_attr(value: Any) -> str:
@@ -85,7 +85,7 @@ def print_function(fn: Function, *, locations: bool = False) -> str:
     args = ", ".join(f"{namer.define(a)}: {a.type}" for a in fn.args)
     results = ", ".join(str(r.type) for r in fn.results)
     mesh = f" on mesh{fn.mesh}" if fn.mesh is not None else ""
-    lines = [f"func @{fn.name}({args}) -> ({results}){mesh} {{"]
+    lines = [f"func @{format_axis_name(fn.name)}({args}) -> ({results}){mesh} {{"]
     _print_ops(fn.body, namer, lines, "  ", locations)
     lines.append(f"  return {', '.join(namer[r] for r in fn.results)}".rstrip())
     lines.append("}")

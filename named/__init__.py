@@ -9,7 +9,14 @@
 
 import os as _os
 
-import jax as _jax
+# In a source checkout the layers sit beside this folder (dialect/, compiler/, runtime/; SPEC §1) and
+# an installed wheel nests them here; let `named.dialect` etc. resolve in a checkout either way.
+if not _os.path.isdir(_os.path.join(_os.path.dirname(__file__), "dialect")):
+    _checkout = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+    if _os.path.isfile(_os.path.join(_checkout, "dialect", "__init__.py")):
+        __path__.append(_checkout)
+
+import jax as _jax  # noqa: E402
 
 from named import dialect, compiler, runtime  # noqa: F401  (the layers, importable as named.dialect etc.)
 from named.compiler import register_internal_dir as _register_internal_dir

@@ -187,9 +187,6 @@ class NamedArray:
     def __iter__(self):
         raise TypeError("a NamedArray is not iterable by position; use named.unbind(x, axis)")
 
-    def __hash__(self):
-        raise TypeError("NamedArray is not hashable")
-
     def __repr__(self) -> str:
         if self.is_traced:
             return f"NamedArray(traced {self.array.value.type})"

@@ -131,7 +131,7 @@ class CompiledFunction:
             fn = self._trace(args, kwargs, statics)
             stages = run_pipeline(fn[0], mesh=ir_mesh, mapping=mapping, passes=self.passes,
                                   builtin_passes=self.builtin_passes, timing=self.timing)
-            entry = _Entry(stages, treedef, fn[1], jax_mesh)
+            entry = _Entry(stages, fn[1], fn[2], jax_mesh)
             if not abstract:
                 self._cache[key] = entry
         return entry, leaves
@@ -160,10 +160,15 @@ class CompiledFunction:
         args2, kwargs2 = _tree_unflatten(treedef, traced)
         with tracing(builder):
             out = self.fn(*args2, **kwargs2, **dict(statics))
-            out_leaves = _tree_flatten(out, is_leaf=_is_node_leaf)[0]
+            out_leaves, out_treedef = _tree_flatten(out, is_leaf=_is_node_leaf)
             results = [self._result_value(builder, leaf, i) for i, leaf in enumerate(out_leaves)]
-        out_treedef = jax.tree_util.tree_structure(out)
-        return builder.finish(getattr(self.fn, "__name__", "main"), results), out_treedef
+        # Every result comes back as a NamedArray (Python scalars as 0-axis ones).
+        named_leaves = [leaf if isinstance(leaf, NamedArray) else NamedArray._new(0, ()) for leaf in out_leaves]
+        out_treedef = jax.tree_util.tree_structure(_tree_unflatten(out_treedef, named_leaves))
+        # The structure a real call has: specs stand for NamedArrays of their axes.
+        call_leaves = [NamedArray._new(0, leaf.axes) if isinstance(leaf, ArgSpec) else leaf for leaf in leaves]
+        in_treedef = jax.tree_util.tree_structure(_tree_unflatten(treedef, call_leaves))
+        return builder.finish(getattr(self.fn, "__name__", "main"), results), in_treedef, out_treedef
 
     def _trace_arg(self, builder: Builder, leaf, path: str):
         if isinstance(leaf, (NamedArray, ArgSpec)):

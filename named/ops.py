@@ -347,7 +347,11 @@ def floor_divide(x, y):
         return where(adjust, subtract(q, 1), q)
     if _dtype(x) == "bool":
         raise TypeError("floor_divide is not defined for bool")
-    return floor(divide(subtract(x, remainder(x, y)), y))
+    # numpy's formulation: exact quotient of (x - fmod) / y, stepped down when the signs disagree
+    r = bind1(BINARY_OPS["rem"], (x, y))
+    q = divide(subtract(x, r), y)
+    step = logical_and(not_equal(r, 0), not_equal(less(r, 0), less(y, 0)))
+    return rint(where(step, subtract(q, 1), q))
 
 
 def divmod(x, y):

@@ -25,11 +25,11 @@ def dot(*arrays: NamedArray, axis=..., precision=None, preferred_element_type=No
     >>> named.dot(named.ones((B, E)), named.ones((E, H)), axis=E).shape
     {'batch': 2, 'hidden': 4}
     """
-    if axis is ...:
-        raise TypeError("dot() needs axis=: the axis or axes to contract (None for all, () for none)")
     if arrays and not isinstance(arrays[0], NamedArray) and isinstance(arrays[0], (str, Axis, tuple, list)) \
             and len(arrays) > 1 and isinstance(arrays[1], NamedArray):
         raise TypeError("dot(axis, *arrays) is the old haliax form; write dot(*arrays, axis=...)")
+    if axis is ...:
+        raise TypeError("dot() needs axis=: the axis or axes to contract (None for all, () for none)")
     if not arrays:
         raise TypeError("dot() needs at least one array")
     arrays = [as_named(a) for a in arrays]
