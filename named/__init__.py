@@ -33,8 +33,18 @@ from .creation import *  # noqa: E402,F401,F403
 from .jit import Compiled, CompiledFunction, Lowered, compile, spec  # noqa: E402
 from .ops import *  # noqa: E402,F401,F403
 from .partitioning import axis_mapping, current_axis_mapping, use_mesh  # noqa: E402
+from .partitioning import current_mesh, shard  # noqa: E402
+from .xmap import XMapFunction  # noqa: E402,F401
 from .reductions import *  # noqa: E402,F401,F403
 from .shape import *  # noqa: E402,F401,F403
+from .einsum import einsum  # noqa: E402,F401
+from .shape_ops import *  # noqa: E402,F401,F403
+from .indexing import *  # noqa: E402,F401,F403
+from .axiswise import *  # noqa: E402,F401,F403
+from . import random  # noqa: E402,F401  (named.random: keys and samplers)
+from .autodiff import GradientError, grad, value_and_grad  # noqa: E402,F401
+from .control import cond, fold, scan, while_loop  # noqa: E402,F401
 from . import methods as _methods  # noqa: E402,F401  (operators and methods on NamedArray)
+from . import extend  # noqa: E402,F401  (defining ops, lowerings and passes)
 
 __version__ = "0.1.0"

@@ -15,6 +15,8 @@ from named.dialect import (Axis, AxisError, Constant, Full, NamedError, Op, Tens
                            attr_key, dtype_name, format_axes, to_numpy_dtype)
 from named.runtime import Executable
 
+from .partitioning import eager_layout, eager_placement
+
 Scalar = (bool, int, float, complex, np.bool_, np.number)
 
 
@@ -268,13 +270,14 @@ def as_named(x, dtype: str | None = None) -> NamedArray:
             return astype(x, dtype)
         return x
     if isinstance(x, Scalar) or (isinstance(x, (np.ndarray, jax.Array)) and np.ndim(x) == 0):
+        weak = dtype is None and isinstance(x, (bool, int, float, complex))  # an explicit dtype is strong
         if dtype is None:
             dtype = result_dtype(x)
         builder = current_builder()
         value = x.item() if hasattr(x, "item") else x
         if builder is not None:
             (v,) = builder.emit(Full, (), {"value": _python_scalar(value, dtype), "dtype": dtype, "axes": ()})
-            return NamedArray._new(Traced(v, weak=isinstance(x, (bool, int, float, complex))), ())
+            return NamedArray._new(Traced(v, weak=weak), ())
         return NamedArray._new(jnp.asarray(value, to_numpy_dtype(dtype)), ())
     if isinstance(x, Traced):
         raise TypeError("a traced jax value must be wrapped in a NamedArray")
@@ -328,22 +331,24 @@ _EAGER: dict[tuple, EagerEntry] = {}
 
 def _run_eagerly(op_cls, operands, attrs) -> tuple[NamedArray, ...]:
     types = tuple((x.axes, x.array.dtype) for x in operands)
-    key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())), types)
+    placement = eager_placement(operands)  # None unless an operand is split over a mesh
+    key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())), types, placement)
     entry = _EAGER.get(key)
     if entry is None:
-        entry = _EAGER[key] = _compile_eager(op_cls, operands, attrs)
+        entry = _EAGER[key] = _compile_eager(op_cls, operands, attrs, placement)
     outs = entry.executable([x.array for x in operands])
     return tuple(NamedArray._new(o, axes) for o, axes in zip(outs, entry.result_axes))
 
 
-def _compile_eager(op_cls, operands, attrs) -> EagerEntry:
+def _compile_eager(op_cls, operands, attrs, placement=None) -> EagerEntry:
     builder = Builder()
     args = [builder.add_arg(TensorType(dtype_name(x.array.dtype), x.axes)) for x in operands]
     results = builder.emit(op_cls, args, attrs, loc=user_location())
     fn = builder.finish(op_cls.name.replace(".", "_"), results)
-    stages = run_pipeline(fn, builtin_passes=False, keep_traced=False)
+    jax_mesh, ir_mesh, mapping = eager_layout(fn, placement)
+    stages = run_pipeline(fn, mesh=ir_mesh, mapping=mapping, builtin_passes=False, keep_traced=False)
     module = lower_function(stages.partitioned)
-    executable = Executable(str(module), stages.partitioned)
+    executable = Executable(str(module), stages.partitioned, mesh=jax_mesh)
     return EagerEntry(executable, tuple(r.type.axes for r in results))
 
 

@@ -22,7 +22,7 @@ from named.dialect import Axis, AxisError, Full, TensorType, dtype_name
 from named.runtime import Executable, pjrt
 
 from .core import NamedArray, Traced, _value_of
-from .partitioning import current_axis_mapping, current_mesh, resolve_mesh
+from .partitioning import check_mesh, current_mapping_entry, current_mesh, normalize_resources, resolve_mesh
 
 __all__ = ["compile", "spec", "ArgSpec", "CompiledFunction", "Lowered", "Compiled"]
 
@@ -90,20 +90,24 @@ class CompiledFunction:
     """A function compiled by `named` (see :func:`compile`); call it like the original."""
 
     def __init__(self, fn: Callable, *, static_argnames: Sequence[str] = (), static_argnums: Sequence[int] = (),
-                 axis_resources: Mapping | None = None, mesh=None, passes: Sequence[Pass] = (),
+                 axis_resources: Mapping | None = None, in_axis_resources: Mapping | None = None,
+                 out_axis_resources: Mapping | None = None, mesh=None, passes: Sequence[Pass] = (),
                  builtin_passes: bool = True, timing: bool = False):
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.static_argnames = tuple(static_argnames)
         self.static_argnums = tuple(static_argnums)
-        self.axis_resources = dict(axis_resources) if axis_resources is not None else None
+        self.axis_resources, self._resources_key = normalize_resources(axis_resources)
+        self.in_axis_resources = normalize_resources(in_axis_resources)[0]
+        self.out_axis_resources = normalize_resources(out_axis_resources)[0]
         self.mesh = mesh
         self.passes = tuple(passes)
         self.builtin_passes = builtin_passes
         self.timing = timing
         self._signature = inspect.signature(fn) if (self.static_argnames or self.static_argnums) else None
         self._cache: dict[tuple, _Entry] = {}
-        self._resolved_mesh = resolve_mesh(mesh) if mesh is not None else None
+        check_mesh(mesh)  # its devices are looked up on first use: defining needs no devices
+        self._resolved_mesh = None
 
     # -- calling --------------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -114,23 +118,34 @@ class CompiledFunction:
         return _tree_unflatten(entry.out_treedef, outs)
 
     def _placement(self):
-        mesh = self._resolved_mesh or current_mesh()
-        mapping = self.axis_resources if self.axis_resources is not None else current_axis_mapping()
-        return mesh, mapping
+        """(device mesh, IR mesh, mapping, cache key of the mapping): the compile options win over
+        ``use_mesh``/``axis_mapping`` blocks; a context mapping without any mesh is ignored."""
+        if self.mesh is None:
+            jax_mesh, ir_mesh = current_mesh()
+        else:
+            if self._resolved_mesh is None:
+                self._resolved_mesh = resolve_mesh(self.mesh)
+            jax_mesh, ir_mesh = self._resolved_mesh
+        if self.axis_resources is not None:
+            return jax_mesh, ir_mesh, self.axis_resources, self._resources_key
+        if jax_mesh is None:
+            return None, None, None, None
+        mapping, key = current_mapping_entry()
+        return jax_mesh, ir_mesh, mapping, key
 
     def _entry(self, args, kwargs, *, abstract: bool = False):
         statics = ()
         if self._signature is not None:
             args, kwargs, statics = self._split_statics(args, kwargs)
         leaves, treedef = _tree_flatten((args, kwargs))
-        (jax_mesh, ir_mesh), mapping = self._placement()
-        mapping_key = tuple(sorted(mapping.items())) if mapping else None
-        key = (treedef, tuple(map(_leaf_signature, leaves)), statics, id(jax_mesh), mapping_key)
+        jax_mesh, ir_mesh, mapping, mapping_key = self._placement()
+        key = (treedef, tuple(map(_leaf_signature, leaves)), statics, jax_mesh, mapping_key)
         entry = self._cache.get(key)
         if entry is None:
             fn = self._trace(args, kwargs, statics)
             stages = run_pipeline(fn[0], mesh=ir_mesh, mapping=mapping, passes=self.passes,
-                                  builtin_passes=self.builtin_passes, timing=self.timing)
+                                  builtin_passes=self.builtin_passes, timing=self.timing,
+                                  in_mapping=self.in_axis_resources, out_mapping=self.out_axis_resources)
             entry = _Entry(stages, fn[1], fn[2], jax_mesh)
             if not abstract:
                 self._cache[key] = entry
@@ -277,9 +292,13 @@ def compile(**options) -> Callable[[Callable], CompiledFunction]: ...
 def compile(fn: Callable | None = None, **options):
     """Compile a function of NamedArrays; use bare (``@named.compile``) or with options.
 
-    Options: ``static_argnames``/``static_argnums``, ``axis_resources`` (logical axis -> mesh axis),
-    ``mesh`` (``jax.sharding.Mesh`` or ``{"data": 4}``), ``passes`` (extra passes run before the
-    built-ins), ``builtin_passes``, ``timing``.
+    Options: ``static_argnames``/``static_argnums``, ``axis_resources`` (logical axis -> mesh axis
+    or tuple of mesh axes; every value is split by it, the xmap model), ``in_axis_resources`` /
+    ``out_axis_resources`` (the same for the arguments / results only; without ``axis_resources``
+    the intermediates are left to Shardy's propagation, as under pjit), ``mesh``
+    (``jax.sharding.Mesh`` or ``{"data": 4}``; else ``named.use_mesh``), ``passes`` (extra passes run
+    before the built-ins), ``builtin_passes``, ``timing``. With ``in_axes=``/``out_axes=`` the function
+    takes and returns positional arrays, as under xmap (see :class:`named.XMapFunction`).
 
     >>> import named
     >>> @named.compile
@@ -288,7 +307,12 @@ def compile(fn: Callable | None = None, **options):
     >>> f(named.ones(named.make_axes(embed=3))).item()
     6.0
     """
+    if "in_axes" in options or "out_axes" in options:
+        from .xmap import XMapFunction
+        factory = XMapFunction
+    else:
+        factory = CompiledFunction
     if fn is None:
-        return lambda f: CompiledFunction(f, **options)
-    return CompiledFunction(fn, **options)
+        return lambda f: factory(f, **options)
+    return factory(fn, **options)
 

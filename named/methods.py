@@ -34,6 +34,23 @@ _METHODS = {
     "exp": ops.exp, "log": ops.log, "sqrt": ops.sqrt, "abs": ops.abs, "square": ops.square,
 }
 
+from . import shape_ops as _shape_ops  # noqa: E402
+
+_METHODS.update({
+    "flatten_axes": _shape_ops.flatten_axes, "unflatten_axis": _shape_ops.unflatten_axis,
+    "ravel": _shape_ops.ravel, "flatten": _shape_ops.flatten, "unbind": _shape_ops.unbind,
+    "split": _shape_ops.split,
+})
+
+from . import axiswise as _axiswise, indexing as _indexing  # noqa: E402
+
+_METHODS.update({
+    "__getitem__": _indexing.getitem, "slice": _indexing.slice, "take": _indexing.take,
+    "updated_slice": _indexing.updated_slice, "cumsum": _axiswise.cumsum, "cumprod": _axiswise.cumprod,
+    "sort": _axiswise.sort, "argsort": _axiswise.argsort, "top_k": _axiswise.top_k,
+})
+NamedArray.at = property(_indexing.at)
+
 for _name, _fn in {**_OPERATORS, **_METHODS}.items():
     setattr(NamedArray, _name, _fn)
 NamedArray.__hash__ = None

@@ -10,7 +10,7 @@ from . import ops, reductions
 from .core import NamedArray, as_named, bind1, result_dtype
 
 __all__ = ["relu", "relu6", "gelu", "silu", "swish", "sigmoid", "log_sigmoid", "softplus", "softmax",
-           "log_softmax", "logsumexp", "one_hot", "standardize", "elu", "leaky_relu", "tanh"]
+           "log_softmax", "logsumexp", "one_hot", "standardize", "elu", "leaky_relu", "tanh", "dropout"]
 
 logsumexp = reductions.logsumexp
 tanh = ops.tanh
@@ -104,3 +104,34 @@ def standardize(x, axis, *, mean=None, variance=None, epsilon: float = 1e-6, whe
     if variance is None:
         variance = reductions.var(x, axis, where=where)
     return ops.multiply(ops.subtract(x, mean), ops.rsqrt(ops.add(variance, epsilon)))
+
+
+def dropout(x, rate, key=None, *, inference: bool = False, broadcast_axes=None) -> NamedArray:
+    """Zero each element with probability ``rate`` and scale the rest by ``1 / (1 - rate)`` (haliax).
+
+    ``key`` is a ``named.random`` key; ``inference=True`` (or ``rate == 0``) returns ``x`` unchanged.
+    Axes in ``broadcast_axes`` share one mask.
+
+    >>> import named
+    >>> x = named.ones(named.Axis("n", 1000))
+    >>> y = named.nn.dropout(x, 0.5, named.random.key(0))
+    >>> 0.4 < float((y == 0).mean()) < 0.6
+    True
+    """
+    x = as_named(x)
+    if inference or (isinstance(rate, (int, float)) and rate == 0):
+        return x
+    if isinstance(rate, (int, float)) and not 0 <= rate <= 1:
+        raise ValueError(f"dropout rate must be in [0, 1], got {rate}")
+    if isinstance(rate, (int, float)) and rate == 1:
+        from .creation import zeros_like
+        return zeros_like(x)
+    if key is None:
+        raise ValueError("dropout needs a key (named.random.key(seed)) unless inference=True")
+    from . import random
+    from .core import axis_names
+    shared = set(axis_names(broadcast_axes)) if broadcast_axes is not None else set()
+    keep = 1 - rate if isinstance(rate, (int, float)) else ops.subtract(1, rate)
+    mask = random.bernoulli(key, tuple(a for a in x.axes if a.name not in shared), keep)
+    x = _float(x)
+    return ops.where(mask, ops.divide(x, keep), 0)

@@ -143,10 +143,10 @@ def broadcast_axis(x, axis) -> NamedArray:
     return bind1(Broadcast, (x,), {"axes": new + x.axes})
 
 
-def rearrange(x, axes, **bindings) -> NamedArray:
+def rearrange(x, axes, /, **bindings) -> NamedArray:
     """Reorder axes. ``axes`` is a sequence of names/Axis objects with at most one ``...`` standing
     for the axes not listed (``rearrange(x, ("embed", ..., "batch"))``), or an einops-style string
-    (see :mod:`named.rearrange_lang` once available)."""
+    (see :mod:`named.rearrange_lang`)."""
     x = as_named(x)
     if isinstance(axes, str):
         from .rearrange_lang import rearrange_str

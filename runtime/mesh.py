@@ -26,10 +26,32 @@ def logical_mesh(mesh: "pjrt.Mesh") -> Mesh:
 
 
 def partition_spec(t: TensorType) -> "pjrt.PartitionSpec":
+    """The ``PartitionSpec`` of a partitioned type, e.g. ``P("data", None, ("x", "y"))``.
+
+    Trailing replicated dimensions are dropped, as in the specs jax gives its own results, so an
+    array jax made compares equal (not just equivalent) to ours and is passed on without a copy.
+    """
     entries = []
     for mesh_axes in t.sharding or ():
         entries.append(None if not mesh_axes else mesh_axes[0] if len(mesh_axes) == 1 else tuple(mesh_axes))
+    while entries and entries[-1] is None:
+        entries.pop()
     return pjrt.PartitionSpec(*entries)
+
+
+def mapping_of(sharding, axes) -> dict[str, tuple[str, ...]] | None:
+    """The resource mapping a ``NamedSharding`` applies to an array with these named ``axes``
+    (None for any other kind of sharding)."""
+    if type(sharding) is not pjrt.NamedSharding:
+        return None
+    out = {}
+    for axis, entry in zip(axes, sharding.spec):
+        if entry is None:
+            continue
+        entry = (entry,) if isinstance(entry, str) else tuple(entry)
+        if entry:
+            out[axis.name] = entry
+    return out
 
 
 def jax_sharding(t: TensorType, mesh: "pjrt.Mesh | None", device=None):

@@ -71,9 +71,8 @@ def dense(value: np.ndarray, dtype: str) -> ir.DenseElementsAttr:
     """A dense elements attribute holding ``value`` (any shape) as ``dtype``."""
     shape = list(np.shape(value))
     value = np.ascontiguousarray(value)  # note: makes 0-d arrays 1-d; `shape` keeps the real one
-    if dtype == "bool":
-        packed = np.packbits(value.astype(np.bool_).ravel(), bitorder="little")
-        return ir.DenseElementsAttr.get(packed, type=element_type("bool"), shape=shape)
+    if dtype == "bool":  # one byte per element: this jaxlib's bindings read bools unpacked (as jax does)
+        return ir.DenseElementsAttr.get(value.astype(np.bool_), type=element_type("bool"), shape=shape)
     if dtype == "bf16":
         return ir.DenseElementsAttr.get(value.view(np.uint16), type=element_type("bf16"), shape=shape)
     return ir.DenseElementsAttr.get(value, type=element_type(dtype), shape=shape)

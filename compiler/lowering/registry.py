@@ -69,6 +69,10 @@ def lower_function(fn: Function, *, constrain_intermediates: bool = True) -> "ir
         module = ir.Module.create()
         with ir.InsertionPoint(module.body):
             if fn.mesh is not None:
+                # As jax.jit emits them: whoever compiles this text learns the partition count from it.
+                i32 = ir.IntegerType.get_signless(32)
+                module.operation.attributes["mhlo.num_replicas"] = ir.IntegerAttr.get(i32, 1)
+                module.operation.attributes["mhlo.num_partitions"] = ir.IntegerAttr.get(i32, fn.mesh.size)
                 sdy.MeshOp("mesh", sdy.MeshAttr.get([sdy.MeshAxisAttr.get(n, s) for n, s in fn.mesh.axes]))
             arg_types = [tensor_type(a.type.shape, a.type.dtype) for a in fn.args]
             result_types = [tensor_type(r.type.shape, r.type.dtype) for r in fn.results]
@@ -116,5 +120,14 @@ def _emit_block(block: Block, env: dict, fn: Function, constrain: bool = False) 
                                   f"{len(op.results)} result(s)", loc=op.loc)
             for r, v in zip(op.results, out):
                 if constrain and r.type.sharding is not None:
-                    v = sdy.sharding_constraint(v, sharding_attr(r.type))
+                    attr = sharding_attr(r.type)
+                    if not _constrained_to(v, attr):
+                        v = sdy.sharding_constraint(v, attr)
                 env[id(r)] = v
+
+
+def _constrained_to(v, attr) -> bool:
+    # A value a rule already pinned (named.sharding_constraint, or an identity rule passing on its
+    # operand) needs no second, identical constraint.
+    owner = v.owner if isinstance(v, ir.OpResult) else None
+    return owner is not None and owner.name == "sdy.sharding_constraint" and owner.attributes["sharding"] == attr

@@ -1,40 +1,66 @@
-"""Common subexpression elimination: one op per (op class, operands, attributes)."""
+"""Common subexpression elimination: one op per (op class, operands, attributes, result types).
+
+Within a block, a later op equal to an earlier one is dropped and its results are replaced by the
+earlier op's. Regions are handled on their own: merging an op of a region into an op outside it
+would make the region capture a value, which region lowerings need not support. Ops with regions
+are kept (comparing regions is not worth it), and so are ops marked ``has_side_effects``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from named.dialect import Block, Function, attr_key
+import numpy as np
+
+from named.dialect import Block, Function, Op, Value, attr_key
 
 from .base import Pass
+from .dce import has_side_effects
 
 
-def _key(op, replace):
-    return (type(op), tuple(id(replace.get(id(v), v)) for v in op.operands),
-            tuple(sorted((k, attr_key(v)) for k, v in op.attrs.items())),
+def _attr_key(value):
+    # attr_key treats True, 1 and 1.0 alike (they hash equal); an op's meaning may not
+    if isinstance(value, tuple):
+        return ("tuple", tuple(_attr_key(v) for v in value))
+    if isinstance(value, np.ndarray):
+        return attr_key(value)
+    return (type(value).__name__, attr_key(value))
+
+
+def _key(op: Op) -> tuple:
+    return (type(op), tuple(id(v) for v in op.operands),
+            tuple(sorted((k, _attr_key(v)) for k, v in op.attrs.items())),
             tuple(r.type for r in op.results))
 
 
-def _cse(block: Block, replace: dict) -> None:
-    seen = {}
+def _cse(block: Block, replace: dict[int, tuple[Value, Value]]) -> int:
+    seen: dict[tuple, Op] = {}
     kept = []
+    merged = 0
     for op in block.ops:
-        op.operands = tuple(replace.get(id(v), v) for v in op.operands)
-        if op.regions:
+        op.operands = tuple(replace[id(v)][1] if id(v) in replace else v for v in op.operands)
+        if op.regions or has_side_effects(op):
             for region in op.regions:
-                _cse(region, replace)
+                merged += _cse(region, replace)
             kept.append(op)
             continue
-        key = _key(op, replace)
+        key = _key(op)
         prior = seen.get(key)
         if prior is None:
             seen[key] = op
             kept.append(op)
         else:
+            merged += 1
             for old, new in zip(op.results, prior.results):
-                replace[id(old)] = new
+                replace[id(old)] = (old, new)  # keep `old` alive: its id must not be reused
     block.ops = kept
-    block.results = [replace.get(id(v), v) for v in block.results]
+    block.results = [replace[id(v)][1] if id(v) in replace else v for v in block.results]
+    return merged
+
+
+def eliminate_common_subexpressions(fn: Function) -> int:
+    """Merge equal ops of ``fn`` in place; return how many were merged away."""
+    return _cse(fn.body, {})
 
 
 @dataclass(frozen=True)
@@ -44,5 +70,5 @@ class CSE(Pass):
     name = "cse"
 
     def run(self, fn: Function) -> Function:
-        _cse(fn.body, {})
+        eliminate_common_subexpressions(fn)
         return fn

@@ -4,3 +4,9 @@ from .elementwise import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
 from .reduce import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
+from .sharding import *  # noqa: F401,F403
+from .control import *  # noqa: F401,F403
+from .indexing import *  # noqa: F401,F403
+from .axiswise import *  # noqa: F401,F403
+from .random import *  # noqa: F401,F403
+from .structure import *  # noqa: F401,F403
