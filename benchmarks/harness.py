@@ -7,8 +7,10 @@ which goes first); the reported time per call is the median over rounds.
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
+import tracemalloc
 from dataclasses import dataclass
 from typing import Callable
 
@@ -19,13 +21,25 @@ class Result:
     named_s: float
     jax_s: float
     target: float | None = None
+    named_peak_bytes: int | None = None  # tracemalloc peak of one call, when measured
+    jax_peak_bytes: int | None = None
 
     @property
     def ratio(self) -> float:
         return self.named_s / self.jax_s
 
+    @property
+    def peak_ratio(self) -> float | None:
+        if self.named_peak_bytes is None or not self.jax_peak_bytes:
+            return None
+        return self.named_peak_bytes / self.jax_peak_bytes
+
     def as_json(self) -> dict:
-        return {"name": self.name, "named_s": self.named_s, "jax_s": self.jax_s, "ratio": self.ratio}
+        out = {"name": self.name, "named_s": self.named_s, "jax_s": self.jax_s, "ratio": self.ratio}
+        if self.peak_ratio is not None:
+            out.update(named_peak_bytes=self.named_peak_bytes, jax_peak_bytes=self.jax_peak_bytes,
+                       peak_ratio=self.peak_ratio)
+        return out
 
 
 def _time(fn: Callable[[], object], number: int) -> float:
@@ -58,6 +72,32 @@ def compare(name: str, named_fn: Callable[[], object], jax_fn: Callable[[], obje
     return Result(name, statistics.median(named_times), statistics.median(jax_times), target)
 
 
+def peak_bytes(fn: Callable[[], object], *, repeat: int = 3) -> int:
+    """Median tracemalloc peak (Python heap only, not MLIR/XLA C++ memory) of one call of ``fn``.
+
+    ``fn`` runs once untraced first so lazy imports and one-time caches are not counted.
+    """
+    fn()
+    peaks = []
+    for _ in range(repeat):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            fn()
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    return int(statistics.median(peaks))
+
+
+def with_memory(result: Result, named_fn: Callable[[], object], jax_fn: Callable[[], object], *,
+                repeat: int = 3) -> Result:
+    """``result`` with the peak host memory of one call of each side filled in."""
+    result.named_peak_bytes = peak_bytes(named_fn, repeat=repeat)
+    result.jax_peak_bytes = peak_bytes(jax_fn, repeat=repeat)
+    return result
+
+
 def _fmt_seconds(s: float) -> str:
     if s < 1e-3:
         return f"{s * 1e6:9.1f} us"
@@ -66,13 +106,20 @@ def _fmt_seconds(s: float) -> str:
     return f"{s:9.3f} s "
 
 
+def _fmt_peak(r: Result) -> str:
+    if r.peak_ratio is None:
+        return ""
+    return f"{r.named_peak_bytes / 2**20:.1f}/{r.jax_peak_bytes / 2**20:.1f} MiB ({r.peak_ratio:.2f})"
+
+
 def table(results: list[Result]) -> str:
+    """A fixed-width table; the last column is the Python-heap peak (named/jax, ratio) where measured."""
     width = max([len(r.name) for r in results] + [9])
-    lines = [f"{'benchmark':<{width}}  {'named':>12}  {'jax.jit':>12}  {'ratio':>6}  {'target':>7}  ok",
-             "-" * (width + 50)]
+    lines = [f"{'benchmark':<{width}}  {'named':>12}  {'jax.jit':>12}  {'ratio':>6}  {'target':>7}  {'ok':<3}  "
+             f"peak heap named/jax", "-" * (width + 74)]
     for r in results:
         target = f"<= {r.target:.2f}" if r.target is not None else ""
         ok = "" if r.target is None else ("yes" if r.ratio <= r.target else "NO")
         lines.append(f"{r.name:<{width}}  {_fmt_seconds(r.named_s):>12}  {_fmt_seconds(r.jax_s):>12}  "
-                     f"{r.ratio:6.2f}  {target:>7}  {ok}")
+                     f"{r.ratio:6.2f}  {target:>7}  {ok:<3}  {_fmt_peak(r)}".rstrip())
     return "\n".join(lines)

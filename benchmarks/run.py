@@ -1,6 +1,8 @@
 """Run the benchmarks side by side with jax.jit, print a ratio table, write benchmarks/results.json.
 
-    python benchmarks/run.py [--quick] [--filter SUBSTRING]
+    python benchmarks/run.py [--quick | --tiny] [--filter SUBSTRING] [--out PATH]
+
+``--tiny`` (or ``NAMED_BENCH_TINY=1``) runs toy sizes once each: a smoke test, not a measurement.
 """
 
 from __future__ import annotations
@@ -19,26 +21,29 @@ sys.path.insert(0, str(HERE))
 import jax  # noqa: E402
 
 from harness import table  # noqa: E402
-from workloads import BENCHMARKS  # noqa: E402
+from workloads import BENCHMARKS, mode_from  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and smaller sizes")
+    parser.add_argument("--tiny", action="store_true", help="toy sizes, one round (smoke test)")
     parser.add_argument("--filter", default="", help="run only benchmarks whose name contains this")
     parser.add_argument("--out", default=str(HERE / "results.json"), help="where to write the JSON results")
     args = parser.parse_args(argv)
+    mode = mode_from(quick=args.quick, tiny=args.tiny)
     results = []
-    for bench in BENCHMARKS:
-        label = bench.__name__.removeprefix("bench_").replace("_", "/", 1)
+    for label, bench in BENCHMARKS:
         if args.filter and args.filter not in label:
             continue
-        result = bench(args.quick)
-        results.extend(result if isinstance(result, list) else [result])
-        print(f"  {results[-1].name}: ratio {results[-1].ratio:.2f}", file=sys.stderr, flush=True)
+        results.append(bench(mode))
+        print(f"  {label}: ratio {results[-1].ratio:.2f}", file=sys.stderr, flush=True)
+    if not results:
+        print(f"no benchmark matches --filter {args.filter!r}", file=sys.stderr)
+        return 2
     device = jax.devices()[0]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {device.platform} "
-          f"({len(jax.devices())} devices), jax {jax.__version__}")
+          f"({len(jax.devices())} devices), jax {jax.__version__}, mode {mode.name}")
     print(table(results))
     Path(args.out).write_text(json.dumps([r.as_json() for r in results], indent=2) + "\n")
     return 0

@@ -27,8 +27,11 @@ from named.compiler.pipeline import format_timings
 from named.dialect import Location, NamedError, ParseError
 from named.dialect.errors import caret_excerpt
 
-from ._cli_program import (UsageError, build_function, load_file, parse_mapping, parse_mesh, parse_spec,  # noqa: F401
+from ._cli_program import (UsageError, build_function, load_file, parse_mapping, parse_mesh, parse_spec,
                            pipeline_from_text)
+
+__all__ = ["main", "build_parser", "report", "highlight", "UsageError", "parse_spec", "parse_mesh",
+           "parse_mapping", "load_file"]
 
 STAGES = ("traced", "checked", "optimized", "partitioned", "stablehlo", "hlo")
 

@@ -18,11 +18,14 @@ import jax
 import numpy as np
 
 from named.compiler import Builder, Pass, Stages, current_builder, run_pipeline, tracing
+from named.compiler.tracer import _state as _TRACE_STATE
 from named.dialect import Axis, AxisError, Full, TensorType, dtype_name
 from named.runtime import Executable, pjrt
 
 from .core import NamedArray, Traced, _value_of
-from .partitioning import check_mesh, current_mapping_entry, current_mesh, normalize_resources, resolve_mesh
+from .partitioning import _state as _CONTEXT_STATE
+from .partitioning import (check_mesh, current_mapping_entry, current_mesh, normalize_resources,
+                           resolve_mesh)
 
 __all__ = ["compile", "spec", "ArgSpec", "CompiledFunction", "Lowered", "Compiled"]
 
@@ -108,10 +111,37 @@ class CompiledFunction:
         self._cache: dict[tuple, _Entry] = {}
         check_mesh(mesh)  # its devices are looked up on first use: defining needs no devices
         self._resolved_mesh = None
+        self._dispatch = self._new_dispatcher()
+
+    def _new_dispatcher(self):
+        # Static arguments are bound in Python; everything else may go through the C++ fast path.
+        if self._signature is not None:
+            return None
+        return pjrt.fast_dispatcher(getattr(self.fn, "__name__", "f"), self.fn, self._cache_miss)
+
+    def _cache_miss(self, *args, **kwargs):
+        """Called by the C++ dispatcher for a signature it has not seen: run the Python path, and
+        hand back the executable only when the arguments needed no re-placing (then every later
+        call with this signature is safe to run without Python checks)."""
+        entry, leaves = self._entry(args, kwargs)
+        executable = entry.compiled()
+        reusable = executable.accepts_as_is(leaves)
+        result = _tree_unflatten(entry.out_treedef, executable(leaves))
+        data = None
+        if reusable:
+            data = pjrt.fastpath_data(executable.loaded, result, executable.arg_shardings,
+                                      executable.result_shardings)
+        return result, data, False
 
     # -- calling --------------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if current_builder() is not None:  # called from traced code: inline
+        # Hot path: no trace and no use_mesh/axis_mapping block open -> straight to the C++ dispatcher.
+        # (The checks read the thread-local stacks directly: a cached call is benchmarked.)
+        if not _TRACE_STATE.stack and not _CONTEXT_STATE.meshes and not _CONTEXT_STATE.mappings:
+            dispatch = self._dispatch
+            if dispatch is not None:
+                return dispatch(*args, **kwargs) if kwargs else dispatch(*args)
+        elif current_builder() is not None:  # called from traced code: inline
             return self.fn(*args, **kwargs)
         entry, leaves = self._entry(args, kwargs)
         outs = entry.compiled()(leaves)
@@ -223,6 +253,7 @@ class CompiledFunction:
 
     def clear_cache(self) -> None:
         self._cache.clear()
+        self._dispatch = self._new_dispatcher()
 
     @property
     def cache_size(self) -> int:

@@ -65,6 +65,13 @@ class Executable:
             placed[i] = self._place(i, x, shape, dtype, sharding)
         return pjrt.execute(self.loaded, placed if placed is not None else args, self.handlers)
 
+    def accepts_as_is(self, args: Sequence) -> bool:
+        """Whether every argument is a jax.Array already shaped, typed and sharded as compiled for
+        (so the C++ dispatcher may hand such arguments straight to PJRT)."""
+        return len(args) == len(self._checks) and all(
+            type(x) is _ARRAY and x.shape == shape and x.dtype == dtype and x.sharding == sharding
+            for x, (shape, dtype, sharding) in zip(args, self._checks))
+
     def _place(self, i: int, x, shape, dtype, sharding):
         got_shape = tuple(np.shape(x))
         if got_shape != shape:

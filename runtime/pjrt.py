@@ -65,3 +65,40 @@ def execute(executable, args: Sequence[jax.Array], handlers: Sequence) -> list:
 def optimized_hlo(executable) -> str:
     """The optimized HLO text (after SPMD partitioning) of a loaded executable."""
     return "\n\n".join(m.to_string() for m in executable.hlo_modules())
+
+
+# ------------------------------------------------------------------------------ C++ dispatch fast path
+# jax.jit's cached calls never enter Python: jaxlib's `pjit` dispatcher checks the arguments' pytree
+# structure, dtypes, shapes and shardings in C++ and runs the executable it was handed by a
+# Python `cache_miss` callback. `named` hands it our own executables, so a cached call costs about
+# what a jax.jit call costs. These are private jax APIs (pinned release); if they are missing, the
+# callers keep their Python path.
+def fast_dispatcher(name: str, fun, cache_miss):
+    """A C++ dispatcher calling ``cache_miss(*args, **kwargs) -> (result, fastpath | None, False)``
+    on signatures it has not seen; None when this jaxlib lacks the API."""
+    try:
+        from jax._src import tree_util as _tree_util
+        from jax._src.interpreters import pxla as _pxla
+        from jaxlib import _jax
+        cache = _jax.PjitFunctionCache(capacity=4096)
+        return _jax.pjit(name, fun, cache_miss, (), (), _pxla.JitGlobalCppCacheKeys(),
+                         _tree_util.dispatch_registry, _pxla.cc_shard_arg, cache)
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - API moved in another jax
+        return None
+
+
+def fastpath_data(executable, result, in_shardings, out_shardings):
+    """What the C++ dispatcher needs to run ``executable`` again without Python, or None."""
+    try:
+        from jax._src import core as _core
+        from jax._src.interpreters import pxla as _pxla
+    except ImportError:  # pragma: no cover
+        return None
+    out_flat, out_tree = _pxla.tree_util.dispatch_registry.flatten(result, None)
+    if not all(type(o) is ArrayImpl for o in out_flat):
+        return None
+    n = len(in_shardings)
+    return _pxla.MeshExecutableFastpathData(
+        executable, out_tree, list(in_shardings), list(out_shardings),
+        [_core.ShapedArray(o.shape, o.dtype) for o in out_flat], [True] * len(out_flat), [True] * n,
+        [None] * n, [])

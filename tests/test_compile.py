@@ -211,3 +211,55 @@ class TestErrors:
     def test_bad_results(self):
         with pytest.raises(TypeError, match="results must be NamedArrays"):
             named.compile(lambda x: "text")(arr(r(3), (A,)))
+
+
+class TestCachedCallPath:
+    """Cached calls run through jaxlib's C++ dispatcher; these pin what it must never get wrong."""
+
+    def test_differently_placed_arguments_are_re_placed_on_every_call(self):
+        import jax
+        f = named.compile(lambda x: x * 2)
+        data = r(8)
+        x = arr(data, ("i",))
+        assert_named_close(f(x), data * 2, ("i",))
+        mesh = jax.sharding.Mesh(np.array(jax.devices()[:4]), ("d",))
+        sharded = named.named(jax.device_put(data, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("d"))),
+                              ("i",))
+        for _ in range(3):  # a signature that needed re-placing is never handed to the fast path
+            out = f(sharded)
+            assert_named_close(out, data * 2, ("i",))
+            assert out.array.sharding == f(x).array.sharding
+
+    def test_contexts_opened_after_caching_still_apply(self):
+        f = named.compile(lambda x: x + 1)
+        x = arr(r(8, 4), ("batch", "embed"))
+        f(x)
+        f(x)  # now cached by the dispatcher
+        with named.use_mesh({"data": 4}), named.axis_mapping({"batch": "data"}):
+            out = f(x)
+        assert out.array.sharding.spec[0] == "data"
+        assert len(f(x).array.sharding.device_set) == 1  # outside the block: one device again
+
+    def test_traced_calls_inline_even_after_caching(self):
+        inner = named.compile(lambda x: x * 3)
+        x = arr(r(4), ("i",))
+        inner(x)
+        outer = named.compile(lambda x: inner(x) + 1)
+        assert_named_close(outer(x), np.asarray(x) * 3 + 1, ("i",))
+        assert "named.mul" in outer.lower(x).as_text()
+
+    def test_keyword_arguments_and_clear_cache(self):
+        traces = []
+
+        @named.compile
+        def f(x, *, y):
+            traces.append(1)
+            return x - y
+
+        x, y = arr(r(4), ("i",)), arr(r(4), ("i",))
+        f(x, y=y)
+        f(x, y=y)
+        assert len(traces) == 1
+        f.clear_cache()
+        assert_named_close(f(x, y=y), np.asarray(x) - np.asarray(y), ("i",))
+        assert len(traces) == 2
