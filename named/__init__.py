@@ -47,4 +47,10 @@ from .control import cond, fold, scan, while_loop  # noqa: E402,F401
 from . import methods as _methods  # noqa: E402,F401  (operators and methods on NamedArray)
 from . import extend  # noqa: E402,F401  (defining ops, lowerings and passes)
 
+from ._traceback import install as _install_traceback_filter  # noqa: E402
+
+_install_traceback_filter()
+for _error in (NamedError, AxisError, ShardingError, ParseError, VerifyError, TracerError):
+    _error.__module__ = "named"  # shown, and importable, as named.AxisError etc.
+
 __version__ = "0.1.0"
