@@ -23,6 +23,7 @@ class Result:
     target: float | None = None
     named_peak_bytes: int | None = None  # tracemalloc peak of one call, when measured
     jax_peak_bytes: int | None = None
+    haliax_s: float | None = None  # only when haliax is importable (an optional third column)
 
     @property
     def ratio(self) -> float:
@@ -39,6 +40,8 @@ class Result:
         if self.peak_ratio is not None:
             out.update(named_peak_bytes=self.named_peak_bytes, jax_peak_bytes=self.jax_peak_bytes,
                        peak_ratio=self.peak_ratio)
+        if self.haliax_s is not None:
+            out.update(haliax_s=self.haliax_s, haliax_ratio=self.haliax_s / self.jax_s)
         return out
 
 
@@ -56,20 +59,22 @@ def _calibrate(fn: Callable[[], object], budget_s: float) -> int:
 
 
 def compare(name: str, named_fn: Callable[[], object], jax_fn: Callable[[], object], *, rounds: int = 7,
-            round_budget_s: float = 0.2, warmup: int = 3, target: float | None = None) -> Result:
+            round_budget_s: float = 0.2, warmup: int = 3, target: float | None = None,
+            haliax_fn: Callable[[], object] | None = None) -> Result:
+    """Time ``named_fn`` against ``jax_fn`` (and ``haliax_fn`` if given), interleaved, medians."""
+    fns = [named_fn, jax_fn] + ([haliax_fn] if haliax_fn is not None else [])
     for _ in range(warmup):
-        named_fn()
-        jax_fn()
-    number = max(1, min(_calibrate(named_fn, round_budget_s), _calibrate(jax_fn, round_budget_s)))
-    named_times, jax_times = [], []
+        for fn in fns:
+            fn()
+    number = max(1, min(_calibrate(fn, round_budget_s) for fn in fns))
+    times: list[list[float]] = [[] for _ in fns]
     for i in range(rounds):
-        if i % 2:
-            jax_times.append(_time(jax_fn, number))
-            named_times.append(_time(named_fn, number))
-        else:
-            named_times.append(_time(named_fn, number))
-            jax_times.append(_time(jax_fn, number))
-    return Result(name, statistics.median(named_times), statistics.median(jax_times), target)
+        # rotate who goes first: neither side always runs on a cache the other just warmed
+        for k in range(len(fns)):
+            j = (i + k) % len(fns)
+            times[j].append(_time(fns[j], number))
+    medians = [statistics.median(t) for t in times]
+    return Result(name, medians[0], medians[1], target, haliax_s=medians[2] if haliax_fn is not None else None)
 
 
 def peak_bytes(fn: Callable[[], object], *, repeat: int = 3) -> int:
@@ -115,11 +120,17 @@ def _fmt_peak(r: Result) -> str:
 def table(results: list[Result]) -> str:
     """A fixed-width table; the last column is the Python-heap peak (named/jax, ratio) where measured."""
     width = max([len(r.name) for r in results] + [9])
-    lines = [f"{'benchmark':<{width}}  {'named':>12}  {'jax.jit':>12}  {'ratio':>6}  {'target':>7}  {'ok':<3}  "
-             f"peak heap named/jax", "-" * (width + 74)]
+    haliax = any(r.haliax_s is not None for r in results)
+    hax_head = f"  {'haliax':>12}  {'hax/jax':>7}" if haliax else ""
+    lines = [f"{'benchmark':<{width}}  {'named':>12}  {'jax.jit':>12}  {'ratio':>6}  {'target':>7}  {'ok':<3}"
+             f"{hax_head}  peak heap named/jax", "-" * (width + 74 + len(hax_head))]
     for r in results:
         target = f"<= {r.target:.2f}" if r.target is not None else ""
         ok = "" if r.target is None else ("yes" if r.ratio <= r.target else "NO")
+        hax = ""
+        if haliax:
+            hax = (f"  {_fmt_seconds(r.haliax_s):>12}  {r.haliax_s / r.jax_s:7.2f}" if r.haliax_s is not None
+                   else " " * len(hax_head))
         lines.append(f"{r.name:<{width}}  {_fmt_seconds(r.named_s):>12}  {_fmt_seconds(r.jax_s):>12}  "
-                     f"{r.ratio:6.2f}  {target:>7}  {ok:<3}  {_fmt_peak(r)}".rstrip())
+                     f"{r.ratio:6.2f}  {target:>7}  {ok:<3}{hax}  {_fmt_peak(r)}".rstrip())
     return "\n".join(lines)

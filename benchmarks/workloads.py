@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import jax
@@ -21,6 +21,11 @@ import named
 import models
 from harness import Result, compare, with_memory
 from models import Sizes
+
+try:  # optional third column: haliax, where it is installed (see README)
+    import haliax_models as hx
+except ImportError:
+    hx = None
 
 RUNTIME_TARGET, LOWER_TARGET, DISPATCH_TARGET = 1.05, 1.0, 1.5
 
@@ -72,36 +77,57 @@ def _fresh(fn):
     return lambda *a: fn(*a)
 
 
+@dataclass
+class Program:
+    """One program on each side: its function, its arguments and how to compile it."""
+
+    named_fn: Callable
+    jax_fn: Callable
+    named_args: list
+    jax_args: list
+    haliax_fn: Callable | None = None
+    haliax_args: list | None = None
+    compile_named: Callable = named.compile
+    compile_jax: Callable = jax.jit
+    compile_haliax: Callable | None = field(default_factory=lambda: hx.jit if hx is not None else None)
+
+    def with_haliax(self, name: str) -> "Program":
+        if hx is not None:
+            self.haliax_fn, self.haliax_args = getattr(hx, name), hx.from_named(self.named_args)
+        return self
+
+
 # ------------------------------------------------------------------------------------------ programs
-def _mlp(mode: Mode):
+def _mlp(mode: Mode) -> Program:
     nm, plain = models.mlp_data(mode.sizes)
-    return models.mlp_named, models.mlp_jax, nm, plain
+    return Program(models.mlp_named, models.mlp_jax, nm, plain).with_haliax("mlp")
 
 
-def _attention(mode: Mode):
+def _attention(mode: Mode) -> Program:
     (xn, xp), (pn, pp) = models.sequence_data(mode.sizes), models.block_params(mode.sizes)
     keys = ("wq", "wk", "wv", "wo")
-    return (models.attention_named, models.attention_jax, [xn, *(pn[k] for k in keys)],
-            [xp, *(pp[k] for k in keys)])
+    return Program(models.attention_named, models.attention_jax, [xn, *(pn[k] for k in keys)],
+                   [xp, *(pp[k] for k in keys)]).with_haliax("attention")
 
 
-def _block_program(mode: Mode):
+def _block_program(mode: Mode) -> Program:
     (xn, xp), (pn, pp) = models.sequence_data(mode.sizes), models.block_params(mode.sizes)
-    return models.block_named, models.block_jax, [xn, pn], [xp, pp]
+    return Program(models.block_named, models.block_jax, [xn, pn], [xp, pp]).with_haliax("block")
 
 
-def _stack(mode: Mode):
+def _stack(mode: Mode) -> Program:
     (xn, xp) = models.sequence_data(mode.sizes)
     layers = [models.block_params(mode.sizes, seed=i) for i in range(mode.sizes.layers)]
-    return models.stack_named, models.stack_jax, [xn, [n for n, _ in layers]], [xp, [p for _, p in layers]]
+    return Program(models.stack_named, models.stack_jax, [xn, [n for n, _ in layers]],
+                   [xp, [p for _, p in layers]]).with_haliax("stack")
 
 
 MESH_SHAPE = {"data": 4, "model": 2}
 MLP_RESOURCES = {"batch": "data", "hidden": "model"}
 
 
-def _sharded_mlp(mode: Mode):
-    """The MLP with batch -> data and hidden -> model on 8 devices; both sides get placed inputs."""
+def _sharded_mlp(mode: Mode) -> Program:
+    """The MLP with batch -> data and hidden -> model on 8 devices; every side gets placed inputs."""
     mesh = jax.sharding.Mesh(np.array(jax.devices()[:8]).reshape(4, 2), tuple(MESH_SHAPE))
     nm, plain = models.mlp_data(mode.sizes)
     with named.use_mesh(mesh):
@@ -110,82 +136,92 @@ def _sharded_mlp(mode: Mode):
     in_shardings = tuple(jax.sharding.NamedSharding(mesh, s) for s in specs)
     out_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     plain = [jax.device_put(x, s) for x, s in zip(plain, in_shardings)]
-
-    def compile_named(f):
-        return named.compile(f, axis_resources=MLP_RESOURCES, mesh=MESH_SHAPE)
-
-    def compile_jax(f):
-        return jax.jit(f, in_shardings=in_shardings, out_shardings=out_sharding)
-
-    return compile_named, compile_jax, nm, plain
+    program = Program(models.mlp_named, models.mlp_jax, nm, plain,
+                      compile_named=lambda f: named.compile(f, axis_resources=MLP_RESOURCES, mesh=MESH_SHAPE),
+                      compile_jax=lambda f: jax.jit(f, in_shardings=in_shardings, out_shardings=out_sharding))
+    if hx is not None:
+        program.haliax_fn = hx.mlp
+        program.haliax_args = hx.shard(hx.from_named(nm), mesh, MLP_RESOURCES)
+        program.compile_haliax = lambda f: hx.ShardedJit(f, mesh, MLP_RESOURCES)
+    return program
 
 
 # ------------------------------------------------------------------------------------------ measures
-def _runtime(name, mode, f_named, f_jax, nm, plain, compile_named=named.compile, compile_jax=jax.jit):
-    cn, cj = compile_named(f_named), compile_jax(f_jax)
-    return compare(name, lambda: _block(cn(*nm)), lambda: _block(cj(*plain)), target=RUNTIME_TARGET,
+def _haliax(p: Program, make: Callable[[Callable], Callable[[], object]]):
+    return make(p.haliax_fn) if p.haliax_fn is not None else None
+
+
+def _runtime(name: str, mode: Mode, p: Program) -> Result:
+    cn, cj = p.compile_named(p.named_fn), p.compile_jax(p.jax_fn)
+    ch = p.compile_haliax(p.haliax_fn) if p.haliax_fn is not None else None
+    return compare(name, lambda: _block(cn(*p.named_args)), lambda: _block(cj(*p.jax_args)),
+                   haliax_fn=ch and (lambda: _block(ch(*p.haliax_args))), target=RUNTIME_TARGET,
                    rounds=mode.rounds, round_budget_s=mode.budget_s, warmup=mode.warmup)
 
 
-def _lower(name, mode, f_named, f_jax, nm, plain, compile_named=named.compile, compile_jax=jax.jit):
-    specs = jax.tree_util.tree_map(lambda x: named.spec(x.axes, x.dtype), nm,
+def _lower(name: str, mode: Mode, p: Program) -> Result:
+    specs = jax.tree_util.tree_map(lambda x: named.spec(x.axes, x.dtype), p.named_args,
                                    is_leaf=lambda x: isinstance(x, named.NamedArray))
 
     def lower_named():
-        return compile_named(_fresh(f_named)).lower(*specs).as_text("stablehlo")
+        return p.compile_named(_fresh(p.named_fn)).lower(*specs).as_text("stablehlo")
 
     def lower_jax():
-        return compile_jax(_fresh(f_jax)).lower(*plain).as_text()
+        return p.compile_jax(_fresh(p.jax_fn)).lower(*p.jax_args).as_text()
 
-    result = compare(name, lower_named, lower_jax, target=LOWER_TARGET, rounds=mode.lower_rounds,
-                     round_budget_s=1.5 * mode.budget_s, warmup=mode.warmup)
+    lower_haliax = _haliax(p, lambda f: lambda: p.compile_haliax(_fresh(f)).lower(*p.haliax_args).as_text())
+    result = compare(name, lower_named, lower_jax, haliax_fn=lower_haliax, target=LOWER_TARGET,
+                     rounds=mode.lower_rounds, round_budget_s=1.5 * mode.budget_s, warmup=mode.warmup)
     return with_memory(result, lower_named, lower_jax, repeat=1 if mode.name == "tiny" else 3)
 
 
-def _compile(name, mode, f_named, f_jax, nm, plain, compile_named=named.compile, compile_jax=jax.jit):
-    return compare(name, lambda: _block(compile_named(_fresh(f_named))(*nm)),
-                   lambda: _block(compile_jax(_fresh(f_jax))(*plain)), rounds=mode.compile_rounds,
-                   round_budget_s=mode.budget_s, warmup=1)
+def _compile(name: str, mode: Mode, p: Program) -> Result:
+    return compare(name, lambda: _block(p.compile_named(_fresh(p.named_fn))(*p.named_args)),
+                   lambda: _block(p.compile_jax(_fresh(p.jax_fn))(*p.jax_args)),
+                   haliax_fn=_haliax(p, lambda f: lambda: _block(p.compile_haliax(_fresh(f))(*p.haliax_args))),
+                   rounds=mode.compile_rounds, round_budget_s=mode.budget_s, warmup=1)
 
 
-def _sharded(measure):
-    def run(name, mode):
-        compile_named, compile_jax, nm, plain = _sharded_mlp(mode)
-        return measure(name, mode, models.mlp_named, models.mlp_jax, nm, plain, compile_named, compile_jax)
-    return run
-
-
-def _unsharded(measure, program):
-    def run(name, mode):
-        return measure(name, mode, *program(mode))
-    return run
+def _measured(measure, program):
+    return lambda name, mode: measure(name, mode, program(mode))
 
 
 for _measure, _prefix in ((_runtime, "runtime"), (_lower, "lower"), (_compile, "compile")):
-    benchmark(f"{_prefix}/mlp")(_unsharded(_measure, _mlp))
-    benchmark(f"{_prefix}/attention")(_unsharded(_measure, _attention))
-    benchmark(f"{_prefix}/transformer-block")(_unsharded(_measure, _block_program))
-    benchmark(f"{_prefix}/mlp-sharded8")(_sharded(_measure))
+    benchmark(f"{_prefix}/mlp")(_measured(_measure, _mlp))
+    benchmark(f"{_prefix}/attention")(_measured(_measure, _attention))
+    benchmark(f"{_prefix}/transformer-block")(_measured(_measure, _block_program))
+    benchmark(f"{_prefix}/mlp-sharded8")(_measured(_measure, _sharded_mlp))
     if _measure is _lower:  # a big program (``layers`` unrolled blocks): where lowering time and memory show
-        benchmark("lower/transformer-stack")(_unsharded(_lower, _stack))
+        benchmark("lower/transformer-stack")(_measured(_lower, _stack))
 
 
 # ------------------------------------------------------------------------------------------ dispatch
+# Not blocking: dispatch cost is what is measured (every side returns futures). Only single-device
+# programs: thousands of in-flight executions of a program with collectives on 8 fake CPU devices
+# abort in XLA's rendezvous (jax.jit and named alike; see README).
 @benchmark("dispatch/small")
 def _dispatch_small(name, mode):
     x_plain = jax.numpy.arange(4, dtype=jax.numpy.float32)
     x_named = named.named(x_plain, ("i",))
     f_named = named.compile(lambda x: x + 1.0)
     f_jax = jax.jit(lambda x: x + 1.0)
-    # no blocking: dispatch cost is what is measured (both return futures)
-    return compare(name, lambda: f_named(x_named), lambda: f_jax(x_plain), target=DISPATCH_TARGET,
-                   rounds=2 * mode.rounds - 1, round_budget_s=mode.budget_s / 2, warmup=mode.warmup)
+    f_hax = None
+    if hx is not None:
+        x_hax, g = hx.from_named(x_named), hx.jit(lambda x: x + 1.0)
+        f_hax = lambda: g(x_hax)  # noqa: E731
+    return compare(name, lambda: f_named(x_named), lambda: f_jax(x_plain), haliax_fn=f_hax,
+                   target=DISPATCH_TARGET, rounds=2 * mode.rounds - 1, round_budget_s=mode.budget_s / 2,
+                   warmup=mode.warmup)
 
 
 @benchmark("dispatch/mlp-pytree")
 def _dispatch_pytree(name, mode):
     (p_named, x_named), (p_plain, x_plain) = models.small_mlp_data()
     f_named, f_jax = named.compile(models.small_mlp_named), jax.jit(models.small_mlp_jax)
-    return compare(name, lambda: f_named(p_named, x_named), lambda: f_jax(p_plain, x_plain),
+    f_hax = None
+    if hx is not None:
+        (p_hax, x_hax), g = hx.from_named((p_named, x_named)), hx.jit(hx.small_mlp)
+        f_hax = lambda: g(p_hax, x_hax)  # noqa: E731
+    return compare(name, lambda: f_named(p_named, x_named), lambda: f_jax(p_plain, x_plain), haliax_fn=f_hax,
                    target=DISPATCH_TARGET, rounds=2 * mode.rounds - 1, round_budget_s=mode.budget_s / 2,
                    warmup=mode.warmup)

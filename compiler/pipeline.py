@@ -17,7 +17,7 @@ from typing import Sequence
 from named.dialect import Function, Mesh, print_function
 
 from .checker import check
-from .lowering import lower_function
+from .lowering import lower_function, module_text
 from .partition import ResourceMapping, partition
 from .passes import DEFAULT_PASSES, Pass, PassManager
 from .rewrite import clone_function
@@ -60,6 +60,12 @@ class Stages:
             if self.timing:
                 self.timings.append(("lower", time.perf_counter() - start))
         return self._module
+
+    @property
+    def executable_text(self) -> str:
+        """The StableHLO text handed to PJRT: with the user's source locations, so the compiled
+        HLO's metadata names the user's file and line."""
+        return module_text(self.module)
 
     def text(self, stage: str = "partitioned", *, locations: bool = False) -> str:
         """The program at ``stage``: one of :data:`STAGES` (``"mlir"`` is ``"stablehlo"``)."""

@@ -16,6 +16,7 @@ import numpy as np
 from .core import OPS, Block, Function, Location, Op, Value
 from .errors import NamedError, ParseError
 from .types import DTYPE_NAMES, Axis, Mesh, TensorType, to_numpy_dtype
+from .verify import verify_function
 
 
 @lru_cache(maxsize=1)
@@ -81,6 +82,10 @@ class _Builder:
         scope: dict[str, Value] = {}
         block = self.block(args, ops, uses, scope)
         fn = Function(self.name(name_node), block, mesh)
+        try:
+            verify_function(fn)
+        except NamedError as e:
+            self.fail(tree, e.message)
         got = tuple(r.type for r in block.results)
         if got != tuple(result_types):
             self.fail(tree, f"the function returns ({', '.join(map(str, got))}) but its signature says "
@@ -157,7 +162,10 @@ class _Builder:
 
     def mesh(self, tree) -> Mesh:
         try:
-            return Mesh(tuple((self.name(a.children[0]), int(a.children[1])) for a in tree.children if a is not None))
+            mesh = Mesh(tuple((self.name(a.children[0]), int(a.children[1])) for a in tree.children if a is not None))
+            if mesh.size >= 2 ** 63:
+                self.fail(tree, f"mesh {mesh} is too large")
+            return mesh
         except NamedError as e:
             self.fail(tree, e.message)
 
@@ -171,7 +179,10 @@ class _Builder:
             if node is None:
                 continue
             name_node, size, shard = node.children
-            axes.append(Axis(self.name(name_node), int(size)))
+            try:
+                axes.append(Axis(self.name(name_node), int(size)))
+            except NamedError as e:
+                self.fail(node, e.message)
             if shard is None:
                 sharding.append(())
             else:
@@ -219,7 +230,10 @@ class _Builder:
             return tuple(self.value(c) for c in node.children if c is not None)
         if kind == "axis":
             name_node, size = node.children
-            return Axis(self.name(name_node), int(size))
+            try:
+                return Axis(self.name(name_node), int(size))
+            except NamedError as e:
+                self.fail(node, e.message)
         if kind == "array":
             dtype_node, body = node.children
             dtype = self.name(dtype_node)

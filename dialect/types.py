@@ -27,6 +27,8 @@ class Axis:
             raise AxisError(f"an axis name must be a non-empty string, got {self.name!r}")
         if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or self.size < 0:
             raise AxisError(f"axis {self.name!r}: size must be a non-negative int, got {self.size!r}")
+        if self.size >= 2 ** 63:
+            raise AxisError(f"axis {self.name!r}: size {self.size} does not fit in a 64-bit dimension")
         if not isinstance(self.size, int):
             object.__setattr__(self, "size", int(self.size))
 

@@ -69,7 +69,7 @@ def run_staged(body: Callable, args: Sequence, kwargs: dict | None = None):
     entry = _STAGED.get(key)
     if entry is None:
         stages = run_pipeline(fn, mesh=ir_mesh, mapping=mapping, keep_traced=False)
-        entry = (Executable(str(stages.module), stages.partitioned, mesh=jax_mesh),
+        entry = (Executable(stages.executable_text, stages.partitioned, mesh=jax_mesh),
                  tuple(r.type.axes for r in fn.results))
         _STAGED[key] = entry
         if len(_STAGED) > _STAGED_LIMIT:

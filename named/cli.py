@@ -273,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
         return status
 
 
+MAX_FAKE_DEVICES = 1024
+"""Above this many devices `--mesh` is not emulated with fake CPU devices (building them would take
+minutes); the mesh check reports the shortage instead."""
+
+
 def _ensure_devices(mesh_text: str, argv: list[str], from_shell: bool) -> None:
     """With too few devices for ``--mesh``, run again on that many fake CPU devices (XLA reads the
     device count once per process, before any of our code runs)."""
@@ -284,6 +289,8 @@ def _ensure_devices(mesh_text: str, argv: list[str], from_shell: bool) -> None:
         return  # reported when the function is built
     import jax
     if len(jax.devices()) >= size or not from_shell or os.environ.get("_NAMED_CLI_REEXEC"):
+        return
+    if size > MAX_FAKE_DEVICES:  # leave it to the mesh check's ShardingError: too few devices
         return
     env = dict(os.environ, _NAMED_CLI_REEXEC="1")
     flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "", env.get("XLA_FLAGS", ""))

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from named.compiler import Builder, current_builder, run_pipeline, user_location
-from named.compiler.lowering import lower_function
+from named.compiler.lowering import lower_function, module_text
 from named.dialect import (Axis, AxisError, Constant, Full, NamedError, Op, TensorType, TracerError, Value,
                            attr_key, dtype_name, format_axes, to_numpy_dtype)
 from named.runtime import Executable
@@ -348,7 +348,7 @@ def _compile_eager(op_cls, operands, attrs, placement=None) -> EagerEntry:
     jax_mesh, ir_mesh, mapping = eager_layout(fn, placement)
     stages = run_pipeline(fn, mesh=ir_mesh, mapping=mapping, builtin_passes=False, keep_traced=False)
     module = lower_function(stages.partitioned)
-    executable = Executable(str(module), stages.partitioned, mesh=jax_mesh)
+    executable = Executable(module_text(module), stages.partitioned, mesh=jax_mesh)
     return EagerEntry(executable, tuple(r.type.axes for r in results))
 
 

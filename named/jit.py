@@ -17,9 +17,9 @@ from typing import Any, Callable, Mapping, Sequence, overload
 import jax
 import numpy as np
 
-from named.compiler import Builder, Pass, Stages, current_builder, run_pipeline, tracing
+from named.compiler import Builder, Pass, Stages, current_builder, run_pipeline, tracing, user_location
 from named.compiler.tracer import _state as _TRACE_STATE
-from named.dialect import Axis, AxisError, Full, TensorType, dtype_name
+from named.dialect import Axis, AxisError, Full, NamedError, TensorType, dtype_name
 from named.runtime import Executable, pjrt
 
 from .core import NamedArray, Traced, _value_of
@@ -85,7 +85,7 @@ class _Entry:
 
     def compiled(self) -> Executable:
         if self.executable is None:
-            self.executable = Executable(str(self.stages.module), self.stages.partitioned, mesh=self.jax_mesh)
+            self.executable = Executable(self.stages.executable_text, self.stages.partitioned, mesh=self.jax_mesh)
         return self.executable
 
 
@@ -173,9 +173,12 @@ class CompiledFunction:
         entry = self._cache.get(key)
         if entry is None:
             fn = self._trace(args, kwargs, statics)
-            stages = run_pipeline(fn[0], mesh=ir_mesh, mapping=mapping, passes=self.passes,
-                                  builtin_passes=self.builtin_passes, timing=self.timing,
-                                  in_mapping=self.in_axis_resources, out_mapping=self.out_axis_resources)
+            try:
+                stages = run_pipeline(fn[0], mesh=ir_mesh, mapping=mapping, passes=self.passes,
+                                      builtin_passes=self.builtin_passes, timing=self.timing,
+                                      in_mapping=self.in_axis_resources, out_mapping=self.out_axis_resources)
+            except NamedError as e:  # say where the user called the function
+                raise e.with_location(user_location()).with_traceback(None) from None
             entry = _Entry(stages, fn[1], fn[2], jax_mesh)
             if not abstract:
                 self._cache[key] = entry
@@ -308,10 +311,31 @@ class Compiled:
 
     def __call__(self, *args, **kwargs):
         leaves, treedef = _tree_flatten((args, kwargs))
-        if treedef != self._entry.in_treedef:
-            raise AxisError(f"these arguments do not match the compiled signature:\n  compiled for "
-                            f"{self._entry.in_treedef}\n  called with  {treedef}")
+        expected = tuple(t.unsharded() for t in self._entry.stages.traced.arg_types)
+        got = _argument_types(args, kwargs)
+        if treedef != self._entry.in_treedef or got != expected:
+            raise AxisError(
+                f"these arguments do not match the compiled signature:\n"
+                f"  compiled for ({', '.join(map(str, expected))})\n  called with  ({', '.join(map(str, got))})\n"
+                f"lower() again for these arguments, or call the named.compile'd function, which compiles "
+                f"once per signature", loc=user_location()).with_traceback(None)
         return _tree_unflatten(self._entry.out_treedef, self._executable(leaves))
+
+
+def _argument_types(args, kwargs) -> tuple:
+    """The IR types the arguments would be traced as (what a Compiled checks a call against)."""
+    types = []
+    for leaf in _tree_flatten((args, kwargs), is_leaf=_is_node_leaf)[0]:
+        if isinstance(leaf, (NamedArray, ArgSpec)):
+            types.append(TensorType(dtype_name(leaf.dtype) if isinstance(leaf, NamedArray) else leaf.dtype,
+                                    leaf.axes))
+        elif type(leaf) in _PY_SCALARS:
+            types.append(TensorType(_PY_SCALARS[type(leaf)], ()))
+        elif isinstance(leaf, (np.ndarray, np.generic, jax.Array)):
+            types.append(f"unnamed {np.dtype(leaf.dtype).name}{list(np.shape(leaf))}")
+        else:
+            types.append(type(leaf).__name__)
+    return tuple(types)
 
 
 @overload

@@ -251,7 +251,7 @@ def conj(x):
     x = as_named(x)
     if not is_complex(_dtype(x)):
         return x
-    raise NotImplementedError("complex conjugation is not supported yet")
+    return _unary("conj", x)
 
 
 conjugate = conj

@@ -263,3 +263,19 @@ class TestCachedCallPath:
         f.clear_cache()
         assert_named_close(f(x, y=y), np.asarray(x) - np.asarray(y), ("i",))
         assert len(traces) == 2
+
+
+def test_compiled_hlo_metadata_names_the_users_line():
+    @named.compile
+    def f(x):
+        return named.exp(x) * 2   # this line is the one the HLO must name
+
+    hlo = f.lower(named.spec((A,))).compile().as_text()
+    assert 'source_file="' in hlo and "test_compile.py" in hlo
+
+
+def test_complex_conjugate():
+    z = np.array([1 + 2j, 3 - 4j, -1j], np.complex64)
+    got = named.compile(named.conj)(named.named(z, (A,)))
+    np.testing.assert_array_equal(np.asarray(got), np.conj(z))
+    np.testing.assert_array_equal(np.asarray(named.conjugate(named.named(z, (A,)))), np.conj(z))

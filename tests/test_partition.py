@@ -271,3 +271,12 @@ def test_docstring_examples_run():
         module = importlib.import_module(name)
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_zero_axis_values_get_no_sharding_constraint():
+    import named
+    f = named.compile(lambda x: (x * 2.0).sum("batch") + 1.0, axis_resources={"batch": "data"}, mesh={"data": 4})
+    hlo = f.lower(named.spec(named.make_axes(batch=8, embed=4))).as_text("stablehlo")
+    assert "sharding_constraint" in hlo
+    assert "<@mesh, []>" not in hlo.split("func.func")[1].split("return")[0].replace(
+        "sdy.sharding = #sdy.sharding<@mesh, []>", "")

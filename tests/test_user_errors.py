@@ -75,3 +75,35 @@ def test_full_traceback_on_request(tmp_path):
     env = dict(os.environ, NAMED_FULL_TRACEBACK="1")
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
     assert "named/jit.py" in proc.stderr or "named\\jit.py" in proc.stderr
+
+
+def test_sharding_errors_at_call_time_name_the_call_site():
+    import named
+    f = named.compile(lambda x: x + 1, axis_resources={"batch": "data"}, mesh={"data": 4})
+    with pytest.raises(named.ShardingError) as e:
+        f(named.ones(named.make_axes(batch=6)))  # 6 is not divisible by 4
+    assert "test_user_errors.py:" in str(e.value) and "size 6" in str(e.value)
+
+
+def test_axis_sizes_beyond_64_bits_are_axis_errors():
+    import named
+    with pytest.raises(named.AxisError, match="64-bit"):
+        named.Axis("a", 2 ** 63)
+    with pytest.raises(named.ParseError, match="64-bit"):
+        named.dialect.parse("func @f(%0: f32[a=99999999999999999999]) -> () {\n  return\n}\n")
+
+
+def test_ir_shardings_are_checked_when_parsed():
+    import named
+    with pytest.raises(named.ParseError, match="unknown mesh axis 'm'") as e:
+        named.dialect.parse("func @f(%0: f32[a=2@m]) -> (f32[a=2@m]) on mesh<x=2> {\n  return %0\n}\n")
+    assert "^" in str(e.value)
+
+
+def test_cli_refuses_to_emulate_absurd_meshes_quickly(tmp_path):
+    (tmp_path / "model.py").write_text("def loss(x):\n    return x.sum('batch')\n")
+    proc = subprocess.run([sys.executable, "-m", "named", "dump", "model.py:loss", "--arg", "x=f32[batch=8]",
+                           "--mesh", "data=100000", "--map", "batch=data"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "ShardingError" in proc.stderr and "100000" in proc.stderr and "Traceback" not in proc.stderr

@@ -7,6 +7,7 @@ from . import indexing, axiswise, random  # noqa: F401  (indexing, sorts/scans, 
 from . import structure  # noqa: F401  (concatenate, pad, reverse)
 from .registry import RULES, LoweringContext, LoweringRule, lower_function, register_lowering, sharding_attr
 from .rules import broadcast_to, compare, reduce, scalar_constant
+from .mlir import module_text
 
 __all__ = ["RULES", "LoweringContext", "LoweringRule", "lower_function", "register_lowering",
-           "sharding_attr", "broadcast_to", "compare", "reduce", "scalar_constant"]
+           "sharding_attr", "broadcast_to", "compare", "reduce", "scalar_constant", "module_text"]

@@ -12,7 +12,7 @@ from jaxlib.mlir import ir
 from jaxlib.mlir._mlir_libs import _jax_mlir_ext
 from jaxlib.mlir.dialects import chlo, func, sdy, stablehlo
 
-__all__ = ["ir", "func", "stablehlo", "chlo", "sdy", "context", "element_type", "tensor_type", "dense",
+__all__ = ["ir", "func", "stablehlo", "chlo", "sdy", "context", "element_type", "tensor_type", "dense", "module_text",
            "MLIRError"]
 
 MLIRError = ir.MLIRError
@@ -35,6 +35,12 @@ def context() -> ir.Context:
         _local.ctx = ctx
         _local.types = {}
     return ctx
+
+
+def module_text(module: ir.Module) -> str:
+    """The module's text with its source locations (plain ``str(module)`` drops them, and XLA then
+    attributes every HLO op to a line of that text instead of the user's file)."""
+    return module.operation.get_asm(enable_debug_info=True)
 
 
 def element_type(dtype: str) -> ir.Type:

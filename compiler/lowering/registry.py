@@ -119,7 +119,7 @@ def _emit_block(block: Block, env: dict, fn: Function, constrain: bool = False) 
                 raise VerifyError(f"the lowering of {op.name} returned {len(out)} value(s) for "
                                   f"{len(op.results)} result(s)", loc=op.loc)
             for r, v in zip(op.results, out):
-                if constrain and r.type.sharding is not None:
+                if constrain and r.type.sharding is not None and r.type.axes:
                     attr = sharding_attr(r.type)
                     if not _constrained_to(v, attr):
                         v = sdy.sharding_constraint(v, attr)

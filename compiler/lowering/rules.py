@@ -53,7 +53,7 @@ _UNARY_BUILDERS = {
     "ceil": stablehlo.ceil, "round_even": stablehlo.round_nearest_even,
     "round_afz": stablehlo.round_nearest_afz, "is_finite": stablehlo.is_finite, "is_inf": chlo.is_inf,
     "is_pos_inf": chlo.is_pos_inf, "is_neg_inf": chlo.is_neg_inf, "not": stablehlo.not_,
-    "popcnt": stablehlo.popcnt, "real": stablehlo.real, "imag": stablehlo.imag,
+    "popcnt": stablehlo.popcnt, "real": stablehlo.real, "imag": stablehlo.imag, "conj": chlo.conj,
 }
 
 _BINARY_BUILDERS = {

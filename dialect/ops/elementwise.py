@@ -98,7 +98,7 @@ _UNARY_TABLE = {
     "is_finite": ("IsFinite", _real_float, "bool"), "is_inf": ("IsInf", _real_float, "bool"),
     "is_pos_inf": ("IsPosInf", _real_float, "bool"), "is_neg_inf": ("IsNegInf", _real_float, "bool"),
     "not": ("Not", _int_or_bool, None), "popcnt": ("Popcnt", _integer, None),
-    "real": ("Real", _complex, "real"), "imag": ("Imag", _complex, "real"),
+    "real": ("Real", _complex, "real"), "imag": ("Imag", _complex, "real"), "conj": ("Conj", _complex, None),
 }
 UNARY_OPS: dict[str, type[UnaryOp]] = {
     name: _define(UnaryOp, cls_name, name, domain, result) for name, (cls_name, domain, result) in _UNARY_TABLE.items()
