@@ -75,7 +75,8 @@ def partition(fn: Function, mesh: Mesh | None, mapping: ResourceMapping | None =
     """A copy of ``fn`` on ``mesh`` whose values carry their shardings.
 
     ``mapping`` (logical axis -> mesh axis or axes) shards every value; ``in_mapping``/``out_mapping``
-    replace it for the arguments/results. Raises :class:`ShardingError` if a mapping cannot apply.
+    replace it for the arguments/results (results default to ``mapping``, else to ``in_mapping``).
+    Raises :class:`ShardingError` if a mapping cannot apply.
 
     >>> from named.dialect import parse
     >>> f = parse("func @f(%0: f32[b=8]) -> (f32[b=8]) {\\n  return %0\\n}\\n")
@@ -90,7 +91,10 @@ def partition(fn: Function, mesh: Mesh | None, mapping: ResourceMapping | None =
         return fn
     inner = normalize_mapping(mapping, mesh) if mapping is not None else None
     ins = normalize_mapping(in_mapping, mesh) if in_mapping is not None else (inner or {})
-    outs = normalize_mapping(out_mapping, mesh) if out_mapping is not None else (inner or {})
+    # Results follow the mapping by name: axis_resources if given, else the arguments' mapping (an
+    # axis split on the way in stays split on the way out, as pjit's output inference would do).
+    outs = normalize_mapping(out_mapping, mesh) if out_mapping is not None else (
+        inner if inner is not None else ins)
     return _Partitioner(mesh, inner).run(fn, ins, outs)
 
 

@@ -25,7 +25,7 @@ from named.dialect.types import bit_width
 from . import ops
 from .core import NamedArray, as_named, bind1, resolve_axis
 
-__all__ = ["dslice", "ds", "index", "slice", "take", "updated_slice"]
+__all__ = ["dblock", "dslice", "ds", "index", "slice", "take", "updated_slice"]
 
 
 class dslice:
@@ -64,6 +64,7 @@ class dslice:
 
 
 ds = dslice
+dblock = dslice.block  # haliax's name: named.dblock(i, 16) is the i-th window of 16
 
 
 # ------------------------------------------------------------------------------------------- parsing

@@ -19,7 +19,12 @@ _BINARY_NAMES = ("add arctan2 bitwise_and bitwise_left_shift bitwise_or bitwise_
                  "divmod equal float_power floor_divide fmax fmin fmod greater greater_equal hypot left_shift "
                  "less less_equal logaddexp logaddexp2 logical_and logical_or logical_xor maximum minimum mod "
                  "multiply nextafter not_equal power remainder right_shift subtract true_divide").split()
-__all__ = _UNARY_NAMES + _BINARY_NAMES + ["where", "clip", "isclose", "allclose", "astype"]
+__all__ = _UNARY_NAMES + _BINARY_NAMES + ["where", "clip", "isclose", "allclose", "astype", "ndim"]
+
+
+def ndim(x) -> int:
+    """The number of axes of ``x`` (0 for scalars)."""
+    return as_named(x).ndim
 
 
 # ------------------------------------------------------------------------------------------- helpers

@@ -457,3 +457,13 @@ def test_sharded_gather_scatter_and_slices_match_unsharded():
         np.testing.assert_allclose(np.asarray(s), np.asarray(p), rtol=1e-6)
     assert_named_close(plain[0], np.take_along_axis(np.asarray(x), np.asarray(ids), 1), ("batch", "k"))
     assert as_numpy(sharded[3]).shape == (8, 4)
+
+
+def test_dblock_and_ndim():
+    import named
+    import numpy as np
+    x = named.arange(named.Axis("t", 8))
+    assert np.asarray(x["t", named.dblock(1, 3)]).tolist() == [3, 4, 5]
+    f = named.compile(lambda x, i: x["t", named.dblock(i, 3)])
+    assert np.asarray(f(x, 2)).tolist() == [6, 7, 0]
+    assert named.ndim(x) == 1 and named.ndim(2.0) == 0

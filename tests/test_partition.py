@@ -280,3 +280,16 @@ def test_zero_axis_values_get_no_sharding_constraint():
     assert "sharding_constraint" in hlo
     assert "<@mesh, []>" not in hlo.split("func.func")[1].split("return")[0].replace(
         "sdy.sharding = #sdy.sharding<@mesh, []>", "")
+
+
+def test_results_follow_the_input_mapping_when_only_in_axis_resources_is_given():
+    import named
+    import numpy as np
+    f = named.compile(lambda x: x * 2, in_axis_resources={"batch": "data"}, mesh={"data": 4})
+    x = named.named(np.arange(8, dtype=np.float32), ("batch",))
+    out = f(x)
+    assert out.array.sharding.spec[0] == "data"
+    np.testing.assert_array_equal(np.asarray(out), np.arange(8) * 2)
+    g = named.compile(lambda x: x * 2, in_axis_resources={"batch": "data"}, out_axis_resources={},
+                      mesh={"data": 4})
+    assert all(s is None for s in g(x).array.sharding.spec)
