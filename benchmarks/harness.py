@@ -77,6 +77,18 @@ def compare(name: str, named_fn: Callable[[], object], jax_fn: Callable[[], obje
     return Result(name, medians[0], medians[1], target, haliax_s=medians[2] if haliax_fn is not None else None)
 
 
+def median_result(results: list[Result]) -> Result:
+    """One result from repeated runs of the same benchmark: the median of every measured number."""
+    def med(values):
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    first = results[0]
+    peaks = [med([r.named_peak_bytes for r in results]), med([r.jax_peak_bytes for r in results])]
+    return Result(first.name, med([r.named_s for r in results]), med([r.jax_s for r in results]), first.target,
+                  *(int(p) if p is not None else None for p in peaks), haliax_s=med([r.haliax_s for r in results]))
+
+
 def peak_bytes(fn: Callable[[], object], *, repeat: int = 3) -> int:
     """Median tracemalloc peak (Python heap only, not MLIR/XLA C++ memory) of one call of ``fn``.
 

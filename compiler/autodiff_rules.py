@@ -55,7 +55,7 @@ _UNARY = {
 }
 # Piecewise constant, or with results/operands that are never differentiated (bool, int, complex).
 _UNARY_ZERO = ("sign", "floor", "ceil", "round_even", "round_afz", "is_finite", "is_inf", "is_pos_inf",
-               "is_neg_inf", "not", "popcnt", "real", "imag")
+               "is_neg_inf", "not", "popcnt", "real", "imag", "conj")
 
 
 def _unary_rule(formula):

@@ -95,3 +95,11 @@ def test_programs_compute_the_same_in_named_and_jax():
     _close(named.compile(models.stack_named)(xn, [pn, pn]), jax.jit(models.stack_jax)(xp, [pp, pp]))
     (p_named, x_named), (p_plain, x_plain) = models.small_mlp_data()
     _close(named.compile(models.small_mlp_named)(p_named, x_named), jax.jit(models.small_mlp_jax)(p_plain, x_plain))
+
+
+def test_median_result_takes_the_median_of_each_number():
+    runs = [harness.Result("lower/x", t, 2 * t, 1.0, named_peak_bytes=p, jax_peak_bytes=10) for t, p in
+            ((1.0, 5), (3.0, 7), (2.0, 6))]
+    merged = harness.median_result(runs)
+    assert (merged.name, merged.named_s, merged.jax_s, merged.target) == ("lower/x", 2.0, 4.0, 1.0)
+    assert (merged.named_peak_bytes, merged.jax_peak_bytes, merged.haliax_s) == (6, 10, None)
