@@ -11,7 +11,8 @@ from ..types import Axis, TensorType, dtype_name, format_axes
 __all__ = ["Constant", "Full", "Iota"]
 
 
-def _axes_attr(op_name: str, axes) -> tuple[Axis, ...]:
+def axes_attr(op_name: str, axes) -> tuple[Axis, ...]:
+    """Check an ``axes`` attribute (a list of axes such as ``[batch=8]``) and return it."""
     if not isinstance(axes, tuple) or not all(isinstance(a, Axis) for a in axes):
         raise VerifyError(f"{op_name}: 'axes' must be a list of axes like [batch=8], got {axes!r}")
     return axes
@@ -33,7 +34,7 @@ class Constant(Op):
 
     @classmethod
     def type_rule(cls, operand_types, attrs, regions=()):
-        value, axes = attrs["value"], _axes_attr(cls.name, attrs["axes"])
+        value, axes = attrs["value"], axes_attr(cls.name, attrs["axes"])
         if not isinstance(value, np.ndarray):
             raise VerifyError(f"{cls.name}: 'value' must be an array, got {type(value).__name__}")
         if value.shape != tuple(a.size for a in axes):
@@ -52,7 +53,7 @@ class Full(Op):
     def type_rule(cls, operand_types, attrs, regions=()):
         if not isinstance(attrs["value"], (bool, int, float, complex)):
             raise VerifyError(f"{cls.name}: 'value' must be a number, got {attrs['value']!r}")
-        return (TensorType(_dtype_attr(cls.name, attrs["dtype"]), _axes_attr(cls.name, attrs["axes"])),)
+        return (TensorType(_dtype_attr(cls.name, attrs["dtype"]), axes_attr(cls.name, attrs["axes"])),)
 
 
 class Iota(Op):
@@ -64,7 +65,7 @@ class Iota(Op):
 
     @classmethod
     def type_rule(cls, operand_types, attrs, regions=()):
-        axes = _axes_attr(cls.name, attrs["axes"])
+        axes = axes_attr(cls.name, attrs["axes"])
         if attrs["dimension"] not in [a.name for a in axes]:
             raise AxisError(f"{cls.name}: dimension {attrs['dimension']!r} is not one of {format_axes(axes)}")
         return (TensorType(_dtype_attr(cls.name, attrs["dtype"]), axes),)

@@ -12,6 +12,7 @@ from ..core import Op
 from ..errors import AxisError, VerifyError
 from ..types import Axis, TensorType, format_axes, is_float, is_integer
 from .broadcast import broadcast_axes
+from .creation import axes_attr
 
 __all__ = ["RandomBits", "RandomUniform", "RandomSplit", "RandomFoldIn", "KEY_AXIS", "key_batch_axes"]
 
@@ -29,8 +30,7 @@ def key_batch_axes(op_name: str, key: TensorType) -> tuple[Axis, ...]:
 
 
 def _sample_axes(op_name: str, key: TensorType, axes) -> tuple[Axis, ...]:
-    if not isinstance(axes, tuple) or not all(isinstance(a, Axis) for a in axes):
-        raise VerifyError(f"{op_name}: 'axes' must be a list of axes like [batch=8], got {axes!r}")
+    axes = axes_attr(op_name, axes)
     batch = key_batch_axes(op_name, key)
     out = batch + axes
     names = [a.name for a in out]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..core import Op
 from ..errors import AxisError, VerifyError
 from ..types import Axis, TensorType, format_axes
+from .creation import axes_attr
 from .reduce import check_axis_names
 
 __all__ = ["Dot", "Transpose", "Rename", "Broadcast", "Reshape"]
@@ -87,9 +88,7 @@ class Broadcast(Op):
     @classmethod
     def type_rule(cls, operand_types, attrs, regions=()):
         (x,) = operand_types
-        axes = attrs["axes"]
-        if not isinstance(axes, tuple) or not all(isinstance(a, Axis) for a in axes):
-            raise VerifyError(f"{cls.name}: 'axes' must be a list of axes like [a=2], got {axes!r}")
+        axes = axes_attr(cls.name, attrs["axes"])
         target = TensorType(x.dtype, axes)
         for a in x.axes:
             t = target.axis(a.name)
@@ -113,9 +112,7 @@ class Reshape(Op):
     @classmethod
     def type_rule(cls, operand_types, attrs, regions=()):
         (x,) = operand_types
-        axes = attrs["axes"]
-        if not isinstance(axes, tuple) or not all(isinstance(a, Axis) for a in axes):
-            raise VerifyError(f"{cls.name}: 'axes' must be a list of axes like [a=2], got {axes!r}")
+        axes = axes_attr(cls.name, attrs["axes"])
         target = TensorType(x.dtype, axes)
         if target.size != x.size:
             raise AxisError(f"reshape: {format_axes(x.axes)} has {x.size} elements but "
