@@ -138,6 +138,15 @@ def stack_jax(x, layers):
     return x.sum()
 
 
+def train_step_named(x, layers):
+    """The stack's loss and its gradient with respect to every layer's parameters."""
+    return named.value_and_grad(stack_named, argnums=1)(x, layers)
+
+
+def train_step_jax(x, layers):
+    return jax.value_and_grad(stack_jax, argnums=1)(x, layers)
+
+
 def block_params(s: Sizes, seed=0):
     """(named params, jax params): dicts of the same buffers."""
     rng = _rng(seed)

@@ -14,10 +14,21 @@ import os
 from named.dialect import Function, Location, NamedError, verify_function
 
 
-def check(fn: Function) -> Function:
-    """Return ``fn`` after verifying it; raise the first AxisError/VerifyError found."""
-    verify_function(fn)
+def check(fn: Function, *, traced: bool = False) -> Function:
+    """Return ``fn`` after verifying it; raise the first AxisError/VerifyError found.
+
+    ``traced=True`` says ``fn`` comes straight from the tracer, whose every op already passed its
+    type rule when the user's line made it: then only the structure is checked (SSA order, shardings),
+    which is what keeps checking a large program cheap. Set ``NAMED_VERIFY=full`` to re-run every type
+    rule anyway.
+    """
+    verify_function(fn, types=not traced or full_verification())
     return fn
+
+
+def full_verification() -> bool:
+    """Whether ``NAMED_VERIFY=full`` asks to re-run every op's type rule at every stage."""
+    return os.environ.get("NAMED_VERIFY", "") == "full"
 
 
 def collect_errors(fn: Function) -> list[NamedError]:

@@ -93,16 +93,17 @@ def format_timings(timings: Sequence[tuple[str, float]]) -> str:
 def run_pipeline(fn: Function, *, mesh: Mesh | None = None, mapping: ResourceMapping | None = None,
                  passes: Sequence[Pass] = (), builtin_passes: bool = True, timing: bool = False,
                  keep_traced: bool = True, in_mapping: ResourceMapping | None = None,
-                 out_mapping: ResourceMapping | None = None) -> Stages:
+                 out_mapping: ResourceMapping | None = None, traced: bool = False) -> Stages:
     """Check ``fn``, run the user's ``passes`` then the built-ins, and partition it over ``mesh``
     (``in_mapping``/``out_mapping`` replace ``mapping`` for the arguments/results).
 
     ``keep_traced=False`` lets the passes work on ``fn`` itself instead of a copy (the traced stage
     is then not preserved); the eager path uses it because nobody looks at its stages.
+    ``traced=True`` says ``fn`` comes straight from the tracer (see :func:`check`).
     """
     timings: list[tuple[str, float]] = []
     start = time.perf_counter()
-    checked = check(fn)
+    checked = check(fn, traced=traced)
     if timing:
         timings.append(("check", time.perf_counter() - start))
     all_passes = list(passes) + (list(DEFAULT_PASSES) if builtin_passes else [])

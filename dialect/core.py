@@ -90,6 +90,8 @@ class Op:
     def infer(self) -> tuple[TensorType, ...]:
         if self.num_operands is not None and len(self.operands) != self.num_operands:
             raise VerifyError(f"{self.name} takes {self.num_operands} operand(s), got {len(self.operands)}")
+        if len(self.attrs) == len(self.attributes) and all(a in self.attrs for a in self.attributes):
+            return tuple(self.type_rule(tuple(v.type.unsharded() for v in self.operands), self.attrs, self.regions))
         unknown = set(self.attrs) - set(self.attributes)
         if unknown:
             raise VerifyError(f"{self.name} has no attribute(s) {sorted(unknown)}; it takes {list(self.attributes)}")

@@ -68,7 +68,7 @@ def run_staged(body: Callable, args: Sequence, kwargs: dict | None = None):
     key = (print_function(fn), ir_mesh, tuple(sorted(mapping.items())) if mapping else None)
     entry = _STAGED.get(key)
     if entry is None:
-        stages = run_pipeline(fn, mesh=ir_mesh, mapping=mapping, keep_traced=False)
+        stages = run_pipeline(fn, mesh=ir_mesh, mapping=mapping, keep_traced=False, traced=True)
         entry = (Executable(stages.executable_text, stages.partitioned, mesh=jax_mesh),
                  tuple(r.type.axes for r in fn.results))
         _STAGED[key] = entry

@@ -346,7 +346,8 @@ def _compile_eager(op_cls, operands, attrs, placement=None) -> EagerEntry:
     results = builder.emit(op_cls, args, attrs, loc=user_location())
     fn = builder.finish(op_cls.name.replace(".", "_"), results)
     jax_mesh, ir_mesh, mapping = eager_layout(fn, placement)
-    stages = run_pipeline(fn, mesh=ir_mesh, mapping=mapping, builtin_passes=False, keep_traced=False)
+    stages = run_pipeline(fn, mesh=ir_mesh, mapping=mapping, builtin_passes=False, keep_traced=False,
+                          traced=True)
     module = lower_function(stages.partitioned)
     executable = Executable(module_text(module), stages.partitioned, mesh=jax_mesh)
     return EagerEntry(executable, tuple(r.type.axes for r in results))

@@ -176,7 +176,8 @@ class CompiledFunction:
             try:
                 stages = run_pipeline(fn[0], mesh=ir_mesh, mapping=mapping, passes=self.passes,
                                       builtin_passes=self.builtin_passes, timing=self.timing,
-                                      in_mapping=self.in_axis_resources, out_mapping=self.out_axis_resources)
+                                      in_mapping=self.in_axis_resources, out_mapping=self.out_axis_resources,
+                                      traced=True)
             except NamedError as e:  # say where the user called the function
                 raise e.with_location(user_location()).with_traceback(None) from None
             entry = _Entry(stages, fn[1], fn[2], jax_mesh)

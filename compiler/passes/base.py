@@ -40,6 +40,8 @@ from typing import ClassVar, Sequence
 
 from named.dialect import Function, NamedError, VerifyError, verify_function
 
+from ..checker import full_verification
+
 PASSES: dict[str, type["Pass"]] = {}
 """Every pass class by its ``name``; ``named opt -p`` and :func:`parse_pipeline` look passes up here."""
 
@@ -62,6 +64,10 @@ class Pass:
     """
 
     name: ClassVar[str] = ""
+    preserves_types: ClassVar[bool] = False
+    """True for a pass that makes ops only through their constructors (which run the type rule) or
+    the rewriter's ``create``/``replace_op`` (which check types), and never edits an op's attributes
+    or results in place; the manager then re-checks only the structure of what it returns."""
 
     def __init_subclass__(cls, override: bool = False, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -124,7 +130,10 @@ class PassManager:
             if self.verify:
                 start = time.perf_counter()
                 try:
-                    verify_function(out)
+                    # A pass that only builds ops through their constructors (which run the type rule)
+                    # and never edits one in place declares `preserves_types`; its output needs only the
+                    # structural check. Every other pass (users' included) gets the full verification.
+                    verify_function(out, types=not getattr(p, "preserves_types", False) or full_verification())
                     _same_signature(signature, out)
                 except NamedError as e:
                     raise VerifyError(f"the IR is invalid after pass {name!r}: {e}", loc=e.loc) from None

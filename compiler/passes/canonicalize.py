@@ -139,6 +139,7 @@ class Canonicalize(RewritePass):
     constants (up to ``max_constant_size`` elements; ``fold_constants=false`` turns folding off)."""
 
     name = "canonicalize"
+    preserves_types = True
     fold_constants: bool = True
     max_constant_size: int = 1024
 

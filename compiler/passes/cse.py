@@ -68,6 +68,7 @@ class CSE(Pass):
     """Merge ops that compute the same thing from the same operands."""
 
     name = "cse"
+    preserves_types = True
 
     def run(self, fn: Function) -> Function:
         eliminate_common_subexpressions(fn)

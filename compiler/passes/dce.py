@@ -60,6 +60,7 @@ class DCE(Pass):
     """Remove ops whose results are never used."""
 
     name = "dce"
+    preserves_types = True
 
     def run(self, fn: Function) -> Function:
         eliminate_dead_code(fn.body)
