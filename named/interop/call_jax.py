@@ -121,32 +121,36 @@ def _given_axes(out_axes, out_info, callee: str, loc) -> list[tuple[Axis, ...]]:
 
 
 def _inferred_axes(args: tuple, out_info, callee: str, loc) -> list[tuple[Axis, ...]]:
-    """Output axes from the input leaf at the same pytree position (see :func:`call_jax`)."""
-    out_leaves = jax.tree_util.tree_flatten_with_path(out_info)[0]
-    top = jax.tree_util.tree_structure(out_info)
-    if isinstance(out_info, (tuple, list)) and top.num_children <= len(args):
-        reference = args
-    else:
-        reference = args[0] if args else ()
-    by_path = {path: leaf for path, leaf in
-               jax.tree_util.tree_flatten_with_path(reference, is_leaf=_is_named)[0]}
+    """Output axes from the NamedArray input at the same pytree position (see :func:`call_jax`)."""
+    inputs = [(path, leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(args, is_leaf=_is_named)[0]
+              if isinstance(leaf, NamedArray)]
+    in_args = dict(inputs)  # positions in the argument tuple
+    in_first = {path[1:]: leaf for path, leaf in inputs if path[0] == jax.tree_util.SequenceKey(0)}
     axes = []
-    for path, spec in out_leaves:
+    for path, spec in jax.tree_util.tree_flatten_with_path(out_info)[0]:
         shape = tuple(spec.shape)
         if not shape:
             axes.append(())
             continue
-        ref = by_path.get(path)
-        if isinstance(ref, NamedArray) and tuple(a.size for a in ref.axes) == shape:
-            axes.append(ref.axes)
-            continue
-        at = jax.tree_util.keystr(path) or "result"
-        found = (f"the input there is a NamedArray {format_axes(ref.axes)}" if isinstance(ref, NamedArray)
-                 else "no NamedArray input sits at that position")
-        raise AxisError(f"call_jax({callee}): cannot tell the axes of output {at} of shape {shape}: {found}; "
-                        f"pass out_axes= naming them, e.g. out_axes=({', '.join(repr(f'axis{i}') for i in range(len(shape)))})",
-                        loc=loc).with_traceback(None)
+        found = _same_shape(in_args.get(path), shape) or _same_shape(in_first.get(path), shape)
+        if found is None:  # a structure mirroring one argument's, nested deeper (optax's init: mu[k])
+            mirrored = {leaf.axes for p, leaf in inputs
+                        if len(p) > 1 and path[len(path) - len(p) + 1:] == p[1:] and _same_shape(leaf, shape)}
+            found = next(iter(mirrored)) if len(mirrored) == 1 else None
+        if found is None:
+            at = jax.tree_util.keystr(path) or "the result"
+            names = ", ".join(repr(f"axis{i}") for i in range(len(shape)))
+            raise AxisError(f"call_jax({callee}): cannot tell the axes of output {at} of shape {shape}: no "
+                            f"NamedArray input of that shape sits at the same pytree position; pass out_axes= "
+                            f"naming them, e.g. out_axes=({names})", loc=loc).with_traceback(None)
+        axes.append(found)
     return axes
+
+
+def _same_shape(leaf, shape) -> tuple[Axis, ...] | None:
+    if isinstance(leaf, NamedArray) and tuple(a.size for a in leaf.axes) == shape:
+        return leaf.axes
+    return None
 
 
 # ------------------------------------------------------------------------------------------ the op
@@ -176,9 +180,11 @@ def call_jax(fn: Callable, *args, out_axes=None):
     ``out_axes`` names the outputs' axes: a pytree matching ``fn``'s outputs whose leaves are tuples
     of :class:`Axis` or of axis names (sizes then come from the output), or a single Axis/name for a
     1-d output. When omitted, each output takes the axes of the NamedArray input at the same pytree
-    position (positions in the argument tuple when ``fn`` returns a tuple no longer than it, else in
-    the first argument) if the shapes agree, and 0-d outputs have no axes; anything else is an
-    :class:`AxisError` asking for ``out_axes``.
+    position if the shapes agree: the position in the argument tuple (optax's ``update(grads, state,
+    params)`` returns ``(updates, state)``), else in the first argument (elementwise functions), else
+    a position nested in one argument's structure (optax's ``init(params)``: ``state.mu[k]`` mirrors
+    ``params[k]``). 0-d outputs have no axes. Anything else is an :class:`AxisError` asking for
+    ``out_axes``.
 
     >>> import jax, named
     >>> Batch, Embed = named.make_axes(batch=2, embed=3)
