@@ -260,3 +260,13 @@ def test_bad_arguments_are_typed_errors():
             return a @ jnp.ones((5, 2))
         named.call_jax(bad, x)
     assert HERE in str(e.value)
+
+
+@pytest.mark.parametrize("use", [lambda a: jnp.sin(a.array), lambda a: jax.nn.gelu(a.array),
+                                 lambda a: jnp.asarray(a.array) + 1, lambda a: a.array @ jnp.ones((6,))],
+                         ids=["jnp.sin", "jax.nn.gelu", "jnp.asarray", "matmul"])
+def test_jax_code_on_traced_values_points_to_call_jax(use):
+    with pytest.raises(named.TracerError, match=r"traced value of a NamedArray \(f32\[batch=8, embed=6\]\).*"
+                                                r"named.call_jax") as e:
+        named.compile(use)(_data(Batch, Embed))
+    assert HERE in str(e.value)
