@@ -77,6 +77,40 @@ def test_decorator_form():
     assert named.compile(lambda a: double(a))(x).axes == x.axes
 
 
+def test_pallas_kernel_in_interpret_mode():
+    from jax.experimental import pallas as pl
+
+    def kernel(x_ref, y_ref, o_ref):
+        o_ref[...] = x_ref[...] * 2 + y_ref[...]
+
+    def fused(x, y):
+        return pl.pallas_call(kernel, out_shape=jax.ShapeDtypeStruct(x.shape, x.dtype), interpret=True)(x, y)
+
+    x, y = _data(Batch, Embed), _data(Batch, Embed, seed=1)
+    out = named.compile(lambda x, y: named.call_jax(fused, x, y))(x, y)
+    np.testing.assert_allclose(np.asarray(out), 2 * np.asarray(x) + np.asarray(y), rtol=1e-6)
+
+
+def test_call_jax_in_a_scan_body_and_its_gradient():
+    Time = named.Axis("time", 5)
+    xs = _data(Time, Embed)
+
+    def step(c, x):
+        c = named.call_jax(jnp.tanh, c + x)
+        return c, c
+
+    def final(xs):
+        return named.scan(step, "time")(named.zeros((Embed,)), xs)[0].sum()
+
+    def reference(xs):
+        return jax.lax.scan(lambda c, x: (jnp.tanh(c + x),) * 2, jnp.zeros(6, jnp.float32), xs)[0].sum()
+
+    value, grad = named.compile(named.value_and_grad(final))(xs)
+    want_value, want_grad = jax.jit(jax.value_and_grad(reference))(xs.array)
+    np.testing.assert_allclose(value.item(), want_value, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(grad), want_grad, rtol=1e-5, atol=1e-6)
+
+
 # -------------------------------------------------------------------------------------- sharded
 def test_sharded_program_with_call_jax_and_shard_map_collectives():
     mesh = _jax_mesh()
@@ -100,6 +134,14 @@ def test_sharded_program_with_call_jax_and_shard_map_collectives():
     assert sums.axes == (named.Axis("one", 1), Named)
     hlo = f.lower(x).as_text("stablehlo")
     assert hlo.count("sdy.mesh @") == 1 and "sdy.manual_computation" in hlo and "call @calljax_column_sums" in hlo
+
+
+def test_eager_call_on_sharded_operands_keeps_their_sharding():
+    with named.use_mesh(MESH):
+        x = named.shard(_data(Batch, Embed), {"batch": "data"})
+        y = named.call_jax(jnp.sin, x)
+    assert y.array.sharding.spec == P("data")
+    np.testing.assert_allclose(np.asarray(y), np.sin(np.asarray(x)), rtol=1e-6)
 
 
 def test_mesh_mismatch_is_a_verify_error():
