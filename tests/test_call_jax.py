@@ -134,6 +134,36 @@ def test_sharded_program_with_call_jax_and_shard_map_collectives():
     assert sums.axes == (named.Axis("one", 1), Named)
     hlo = f.lower(x).as_text("stablehlo")
     assert hlo.count("sdy.mesh @") == 1 and "sdy.manual_computation" in hlo and "call @calljax_column_sums" in hlo
+    # the embedded tanh runs on each device's block: the operand's sharding reached it
+    compiled = named.compile(lambda a: named.call_jax(jnp.tanh, a), mesh=mesh,
+                             axis_resources={"batch": "data", "embed": "model"}).lower(x).compile().as_text()
+    assert "f32[2,2]" in compiled and "f32[8,4]" not in compiled and "all-gather" not in compiled
+
+
+def test_several_shard_map_functions_with_collectives_in_one_program():
+    mesh = _jax_mesh()
+
+    def psum_over(axis):
+        def fn(a):
+            return jax.shard_map(lambda b: jax.lax.psum(b, axis), mesh=mesh, in_specs=P("data", "model"),
+                                 out_specs=P("data", "model"))(a)
+        fn.__name__ = f"psum_{axis}"
+        return fn
+
+    over_data, over_model = psum_over("data"), psum_over("model")
+
+    @named.compile(mesh=mesh, axis_resources={"batch": "data", "embed": "model"})
+    def f(x):
+        a = named.call_jax(over_data, x)
+        b = named.call_jax(over_data, named.call_jax(over_model, x))
+        return named.call_jax(jnp.exp, a + b)
+
+    x = _data(Batch, named.Axis("embed", 4))
+    data = np.asarray(x)
+    by_data = np.tile(data.reshape(4, 2, 4).sum(0), (4, 1))  # each block replaced by the sum over data
+    by_model = np.concatenate([data.reshape(8, 2, 2).sum(1)] * 2, axis=1)
+    both = np.tile(by_model.reshape(4, 2, 4).sum(0), (4, 1))
+    np.testing.assert_allclose(np.asarray(f(x)), np.exp(by_data + both), rtol=1e-5)
 
 
 def test_eager_call_on_sharded_operands_keeps_their_sharding():

@@ -201,9 +201,10 @@ def call_jax(fn: Callable, *args, out_axes=None):
     operands = [c for c in classified if c is not None]
     kinds = tuple(c is not None for c in classified)
     statics = tuple(leaf for leaf, c in zip(leaves, classified) if c is None)
+    static_key = tuple((type(s), s) for s in statics)  # 3 and 3.0 are equal keys but lower differently
     in_types = tuple(TensorType(dtype_name(x.dtype), x.axes) for x in operands)
     try:
-        key = (fn, treedef, statics, kinds, in_types, _axes_key(out_axes))
+        key = (fn, treedef, static_key, kinds, in_types, _axes_key(out_axes))
         hash(key)
     except TypeError:
         key = None
