@@ -327,6 +327,8 @@ def test_bad_arguments_are_typed_errors():
     x = _data(Batch, Embed)
     with pytest.raises(named.AxisError, match=r"unnamed array of shape \(8, 6\)"):
         named.call_jax(jnp.add, x, np.ones((8, 6), np.float32))
+    with pytest.raises(named.TracerError, match=r"not its .array"):
+        named.compile(lambda a: named.call_jax(jnp.sin, a.array))(x)
     with pytest.raises(named.TracerError, match=r"call_jax\(bad\).*could not trace") as e:
         def bad(a):
             return a @ jnp.ones((5, 2))

@@ -28,7 +28,7 @@ __all__ = ["call_jax", "jax_function"]
 # (callee, module text) -> the positional function whose StableHLO that is, returning a flat list of
 # arrays; the VJP rule looks the function up here to ask jax for its VJP.
 _FLAT_FUNCTIONS: dict[tuple[str, str], Callable] = {}
-# (fn, treedef, statics, operand types) -> (attrs of the op, output treedef)
+# (fn, treedef, static leaves, operand types, out_axes) -> (attrs of the op, output treedef)
 _LOWERED: dict[tuple, tuple[dict, Any]] = {}
 _VJPS: dict[tuple, dict] = {}
 
@@ -47,8 +47,8 @@ def _classify(leaf, loc, callee: str):
     if isinstance(leaf, NamedArray):
         return leaf
     if isinstance(leaf, Traced):
-        raise TypeError(f"call_jax({callee}): a traced value must be passed as its NamedArray, not as "
-                        f"x.array")
+        raise TracerError(f"call_jax({callee}): pass the traced NamedArray itself, not its .array ({leaf!r}); "
+                          f"call_jax hands fn the positional array", loc=loc).with_traceback(None)
     if isinstance(leaf, (np.ndarray, np.generic, jax.Array)):
         if np.ndim(leaf) == 0:
             return as_named(leaf, dtype_name(leaf.dtype))
