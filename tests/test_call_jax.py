@@ -210,6 +210,13 @@ def test_grad_through_call_jax_matches_jax_grad_eager_and_sharded():
     assert text.count("named.call_jax") == 2 and 'callee = "vjp_jax_part"' in text
 
 
+def test_second_order_gradient_through_call_jax():
+    x = named.named(np.linspace(0.1, 1, 4).astype(np.float32), (named.Axis("e", 4),))
+    first = named.grad(lambda a: named.call_jax(jnp.sin, a).sum())
+    second = named.compile(named.grad(lambda a: first(a).sum()))(x)
+    np.testing.assert_allclose(np.asarray(second), -np.sin(np.asarray(x)), rtol=1e-5)
+
+
 def test_jax_function_carrying_its_own_checkpoint():
     block = jax.checkpoint(lambda a: jnp.tanh(jnp.sin(a) @ jnp.ones((6, 6), jnp.float32)))
     x = _data(Batch, Embed)
