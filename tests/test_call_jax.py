@@ -351,3 +351,11 @@ def test_jax_code_on_traced_values_points_to_call_jax(use):
                                                 r"named.call_jax") as e:
         named.compile(use)(_data(Batch, Embed))
     assert HERE in str(e.value)
+
+
+def test_docstring_examples_run():
+    import doctest
+    import importlib
+    module = importlib.import_module("named.interop.call_jax")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
