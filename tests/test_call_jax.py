@@ -359,3 +359,17 @@ def test_docstring_examples_run():
     module = importlib.import_module("named.interop.call_jax")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_named_opt_lowers_ir_text_with_call_jax(tmp_path, capsys):
+    from named.cli import main
+    x = _data(Batch, Embed)
+    text = named.compile(lambda a: named.call_jax(jnp.sin, a) + named.call_jax(jnp.sin, a),
+                         builtin_passes=False).lower(x).as_text()
+    (tmp_path / "prog.nir").write_text(text)
+    assert main(["opt", str(tmp_path / "prog.nir"), "-p", "cse,dce"]) == 0
+    optimized = capsys.readouterr().out
+    assert optimized.count("named.call_jax") == 1  # the two identical calls are one after CSE
+    assert main(["opt", str(tmp_path / "prog.nir"), "--lower"]) == 0
+    hlo = capsys.readouterr().out
+    assert hlo.count("func.func private @calljax_sin_") == 1 and "stablehlo.sine" in hlo
