@@ -46,6 +46,7 @@ from .autodiff import GradientError, grad, value_and_grad  # noqa: E402,F401
 from .control import cond, fold, scan, while_loop  # noqa: E402,F401
 from . import methods as _methods  # noqa: E402,F401  (operators and methods on NamedArray)
 from . import extend  # noqa: E402,F401  (defining ops, lowerings and passes)
+from .interop import call_jax, jax_function  # noqa: E402,F401  (JAX code inside named programs)
 
 from ._traceback import install as _install_traceback_filter  # noqa: E402
 

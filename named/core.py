@@ -13,7 +13,7 @@ from named.compiler import Builder, current_builder, run_pipeline, user_location
 from named.compiler.lowering import lower_function, module_text
 from named.dialect import (Axis, AxisError, Constant, Full, NamedError, Op, TensorType, TracerError, Value,
                            attr_key, dtype_name, format_axes, to_numpy_dtype)
-from named.runtime import Executable
+from named.runtime import Executable, pjrt
 
 from .partitioning import eager_layout, eager_placement
 
@@ -65,8 +65,20 @@ class Traced:
     def __iter__(self):
         self._refuse("iterating")
 
+    def __jax_array__(self):
+        self._refuse_jax()
+
+    def _refuse_jax(self):
+        raise TracerError(
+            f"a jax function was given the traced value of a NamedArray ({self.value.type}) inside "
+            f"@named.compile; run jax code on NamedArrays with named.call_jax(fn, x, ...), which embeds "
+            f"it in the program", loc=user_location()).with_traceback(None)
+
     def __repr__(self) -> str:
         return f"Traced<{self.value.type}>"
+
+
+pjrt.refuse_as_jax_value(Traced, Traced._refuse_jax)  # jnp.sin(x.array) inside @named.compile
 
 
 def _check_axes(axes) -> tuple[Axis, ...]:

@@ -15,7 +15,7 @@ import numpy as np
 from jaxlib import xla_client
 
 __all__ = ["devices", "compile", "result_handlers", "execute", "Mesh", "NamedSharding", "PartitionSpec",
-           "SingleDeviceSharding", "Array", "ArrayImpl", "device_put", "optimized_hlo"]
+           "SingleDeviceSharding", "Array", "ArrayImpl", "device_put", "optimized_hlo", "refuse_as_jax_value"]
 
 Array = jax.Array
 Mesh = jax.sharding.Mesh
@@ -102,3 +102,19 @@ def fastpath_data(executable, result, in_shardings, out_shardings):
         executable, out_tree, list(in_shardings), list(out_shardings),
         [_core.ShapedArray(o.shape, o.dtype) for o in out_flat], [True] * len(out_flat), [True] * n,
         [None] * n, [])
+
+
+def refuse_as_jax_value(cls: type, refuse) -> None:
+    """Have jax call ``refuse(x)`` (which raises) when a jax function is handed an instance of ``cls``
+    (which has ``.shape`` and ``.dtype``), instead of failing with its own "not a valid JAX type".
+
+    jax wraps any TypeError raised while it abstractifies an argument into its own TypeError, so the
+    instance is given an abstract value (a jitted jax function then traces) and refused where jax
+    first needs its data, which it does not wrap. Raw primitives (``jax.lax.add``) still wrap it.
+    """
+    try:  # jax's abstractification and canonicalization tables (private; present in this release)
+        from jax._src import core as _core, dtypes as _dtypes
+        _core.pytype_aval_mappings[cls] = lambda x: _core.ShapedArray(x.shape, x.dtype)
+        _dtypes.canonicalize_value_handlers[cls] = refuse
+    except (ImportError, AttributeError):  # pragma: no cover - a later jax: keep jax's own error
+        pass

@@ -187,7 +187,7 @@ def test_ops_without_rules_are_gradient_errors():
 
 
 COVERED_FAMILIES = ("elementwise", "creation", "reduce", "shape", "control", "structure", "indexing", "axiswise",
-                    "random", "sharding")
+                    "random", "sharding", "interop")
 
 
 def test_every_op_of_the_covered_families_has_a_rule():

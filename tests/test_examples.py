@@ -28,3 +28,13 @@ def test_every_example_is_run_by_a_test():
     tests = "\n".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
     missing = [p.name for p in EXAMPLES.glob("*.py") if p.name not in tests.replace("test_examples.py", "")]
     assert not missing, f"examples no test runs: {missing}"
+
+
+def test_train_optax_example_matches_optax_outside_and_the_jax_twin():
+    out = run_example("train_optax.py")
+    assert out.count("to optax outside") == 2 and "mesh {'data': 4, 'model': 2}" in out
+    for line in out.splitlines():
+        if "to optax outside" in line:
+            outside = float(line.split("to optax outside ")[1].split(",")[0])
+            assert outside <= 1e-6, line
+    assert "2 named.call_jax ops" in out

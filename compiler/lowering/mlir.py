@@ -13,7 +13,7 @@ from jaxlib.mlir._mlir_libs import _jax_mlir_ext
 from jaxlib.mlir.dialects import chlo, func, sdy, stablehlo
 
 __all__ = ["ir", "func", "stablehlo", "chlo", "sdy", "context", "element_type", "tensor_type", "dense", "module_text",
-           "MLIRError"]
+           "MLIRError", "EmbedError", "embed_module", "call_function", "function_signature"]
 
 MLIRError = ir.MLIRError
 
@@ -82,3 +82,91 @@ def dense(value: np.ndarray, dtype: str) -> ir.DenseElementsAttr:
     if dtype == "bf16":
         return ir.DenseElementsAttr.get(value.view(np.uint16), type=element_type("bf16"), shape=shape)
     return ir.DenseElementsAttr.get(value, type=element_type(dtype), shape=shape)
+
+
+# ------------------------------------------------------------------------------- foreign modules
+class EmbedError(ValueError):
+    """A foreign StableHLO module cannot be embedded (it does not parse, or its mesh disagrees)."""
+
+
+def _enclosing_module() -> ir.Operation:
+    op = ir.InsertionPoint.current.block.owner
+    while op is not None and op.name != "builtin.module":
+        op = op.parent
+    if op is None:
+        raise EmbedError("no enclosing module to embed a foreign function into")
+    return op.operation if hasattr(op, "operation") else op
+
+
+def _symbol_name(op) -> str:
+    return ir.StringAttr(op.attributes["sym_name"]).value
+
+
+def embed_module(text: str, prefix: str) -> "func.FuncOp":
+    """Copy the functions of the StableHLO module ``text`` (as ``jax.jit(f).lower(...).as_text()``
+    prints it) into the module being built, as private functions named ``{prefix}_{name}``, and
+    return the copy of its ``@main``; a second call with the same ``prefix`` returns the first copy.
+
+    Symbols are renamed so that several embedded modules never clash. A ``sdy.mesh`` of the foreign
+    module is replaced by the module's own mesh of the same axes and sizes; a mesh the module lacks
+    raises :class:`EmbedError` (a partitioned program must be partitioned over the same mesh).
+    Call with the insertion point inside the module being built.
+    """
+    module_op = _enclosing_module()
+    table = ir.SymbolTable(module_op)
+    main_name = f"{prefix}_main"
+    if main_name in table:
+        return table[main_name].operation.opview
+    try:
+        foreign = ir.Module.parse(text)
+    except MLIRError as e:
+        raise EmbedError(f"the carried StableHLO does not parse: {e}") from None
+    our_meshes = {str(op.attributes["mesh"]): _symbol_name(op)
+                  for op in module_op.regions[0].blocks[0].operations if op.operation.name == "sdy.mesh"}
+    foreign_op = foreign.operation
+    renames = []
+    for op in list(foreign.body.operations):
+        op = op.operation
+        name = _symbol_name(op) if "sym_name" in op.attributes else None
+        if op.name == "sdy.mesh":
+            mesh = str(op.attributes["mesh"])
+            if mesh not in our_meshes:
+                have = ", ".join(our_meshes) or "none (the program is not partitioned)"
+                raise EmbedError(f"the jax function uses the device mesh {mesh}, but the program's mesh is "
+                                 f"{have}; compile the named program over the same mesh")
+            renames.append((name, our_meshes[mesh]))
+            op.erase()
+        elif name is not None:
+            renames.append((name, f"{prefix}_{name}"))
+    for old, new in renames:  # first to placeholders, so that a rename never captures another symbol
+        ir.SymbolTable.replace_all_symbol_uses(old, f"__embed_{old}", foreign_op)
+    for old, new in renames:
+        ir.SymbolTable.replace_all_symbol_uses(f"__embed_{old}", new, foreign_op)
+    body = module_op.regions[0].blocks[0]
+    main = None
+    for op in list(foreign.body.operations):
+        op = op.operation
+        old = _symbol_name(op)
+        ir.SymbolTable.set_symbol_name(op, f"{prefix}_{old}")
+        if op.name == "func.func":
+            ir.SymbolTable.set_visibility(op, "private")
+        op.detach_from_parent()
+        ir.InsertionPoint(body).insert(op)
+        if old == "main":
+            main = op
+    if main is None:
+        raise EmbedError("the carried StableHLO has no @main function")
+    return main.opview
+
+
+def call_function(callee: "func.FuncOp", operands) -> list:
+    """``func.call`` of ``callee`` on ``operands`` at the current insertion point; its results."""
+    ftype = ir.FunctionType(ir.TypeAttr(callee.attributes["function_type"]).value)
+    op = func.CallOp(list(ftype.results), ir.FlatSymbolRefAttr.get(_symbol_name(callee.operation)), list(operands))
+    return list(op.results)
+
+
+def function_signature(fn: "func.FuncOp") -> tuple[list, list]:
+    """(argument types, result types) of a ``func.func``."""
+    ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
+    return list(ftype.inputs), list(ftype.results)
