@@ -18,6 +18,7 @@ from named.runtime import Executable
 from .partitioning import eager_layout, eager_placement
 
 Scalar = (bool, int, float, complex, np.bool_, np.number)
+_ARRAY_IMPL = type(jnp.zeros(()))
 
 
 class Traced:
@@ -311,6 +312,12 @@ def bind(op_cls: type[Op], operands: Sequence[NamedArray], attrs: Mapping[str, A
         values = [_value_of(builder, x) for x in operands]
         results = builder.emit(op_cls, values, attrs, regions)
         return tuple(NamedArray._new(Traced(r), r.type.axes) for r in results)
+    for x in operands:  # a jax transformation (jit, grad, vmap, ...) is tracing this op
+        if type(x.array) is not _ARRAY_IMPL and isinstance(x.array, jax.core.Tracer):
+            from .interop.primitives import op_function
+            ref = op_function(op_cls, [x.type for x in operands], attrs or {})
+            outs = ref(*(x.array for x in operands))
+            return tuple(NamedArray._new(o, t.axes) for o, t in zip(outs, ref.function.result_types))
     return _run_eagerly(op_cls, operands, attrs or {})
 
 

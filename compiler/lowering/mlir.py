@@ -82,3 +82,55 @@ def dense(value: np.ndarray, dtype: str) -> ir.DenseElementsAttr:
     if dtype == "bf16":
         return ir.DenseElementsAttr.get(value.view(np.uint16), type=element_type("bf16"), shape=shape)
     return ir.DenseElementsAttr.get(value, type=element_type(dtype), shape=shape)
+
+
+# ------------------------------------------------------------------- embedding into a jax-built module
+def embed_in_jax_module(jax_ctx, text: str, name: str, args) -> list:
+    """Inside a jax lowering rule (``jax_ctx`` is jax's rule context): parse our lowered module
+    ``text`` into jax's MLIR context, merge its functions into jax's module as private functions,
+    and emit a ``func.call`` of its ``main`` on ``args``; returns the call's results.
+
+    A module partitioned over a mesh keeps its ``sdy.sharding`` attributes when jax's module declares
+    the same ``@mesh``; otherwise (jax lowers for one device, or for another mesh) they are dropped
+    and jax's own sharding propagation decides.
+    """
+    from jax.interpreters import mlir as jax_mlir
+
+    mc = jax_ctx.module_context
+    with mc.context, ir.Location.unknown(mc.context):
+        src = ir.Module.parse(text)
+        meshes = [op for op in src.body.operations if op.operation.name == "sdy.mesh"]
+        if meshes:
+            keep = False
+            for op in mc.module.body.operations:
+                if (op.operation.name == "sdy.mesh" and str(op.operation.attributes["sym_name"]) ==
+                        str(meshes[0].operation.attributes["sym_name"])):
+                    keep = str(op.operation.attributes["mesh"]) == str(meshes[0].operation.attributes["mesh"])
+            for op in meshes:
+                op.operation.erase()
+            if not keep:
+                _strip_shardings(src)
+        fname = jax_mlir.merge_mlir_modules(mc.module, name, src, dst_symtab=mc.symbol_table)
+        callee = mc.symbol_table[fname]
+        result_types = list(ir.FunctionType(ir.TypeAttr(callee.attributes["function_type"]).value).results)
+        call = func.CallOp(result_types, ir.FlatSymbolRefAttr.get(fname), list(args))
+        return list(call.results)
+
+
+def _strip_shardings(module: ir.Module) -> None:
+    """Remove every Shardy annotation of ``module`` (argument/result shardings and constraints)."""
+    for fn in module.body.operations:
+        for attr_name in ("arg_attrs", "res_attrs"):
+            if attr_name in fn.operation.attributes:
+                del fn.operation.attributes[attr_name]
+        constraints = []
+
+        def visit(op):
+            if op.name == "sdy.sharding_constraint":
+                constraints.append(op)
+            return ir.WalkResult.ADVANCE
+
+        fn.operation.walk(visit)
+        for op in constraints:
+            op.results[0].replace_all_uses_with(op.operands[0])
+            op.erase()

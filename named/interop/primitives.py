@@ -1,0 +1,309 @@
+"""named programs as one jax primitive: how named ops and ``named.compile``d functions run when jax
+traces them (``jax.jit``, ``jax.grad``, ``jax.vmap``, ``jax.lax.scan``, ``jax.checkpoint``, equinox).
+
+Every piece of named code that meets a jax tracer becomes a call of the primitive ``named_call``,
+whose one parameter is a :class:`FunctionRef`: a checked named-IR function. A single eager op becomes
+a one-op function; a ``named.compile``d function is its whole traced program. The primitive is defined
+entirely from named's own definitions, so there is no second copy of any op's semantics:
+
+- abstract evaluation: the function's result types (computed by each op's type rule);
+- lowering: named's own lowering of the function (each op's registered rule, shardings included),
+  merged into jax's module as a private function and called (``compiler.lowering.mlir``);
+- differentiation: ``jax.custom_vjp`` whose backward pass is the function's VJP built by named's
+  autodiff (``compiler.autodiff.vjp_block``, one rule per op), itself called through ``named_call``,
+  so higher-order derivatives work;
+- batching: the vmapped dimension becomes a fresh axis (``_vmap0``, ...) that user code never sees;
+  the function is re-emitted with it (named ops broadcast by name, so each op's type rule places it),
+  and the results go back positional. Ops whose attributes pin every axis (``transpose``, ``broadcast``)
+  get the fresh axis added to those attributes; a function in which some op does not carry the
+  fresh axis through (a reshape, a reduction over all axes, a loop region) runs as a sequential
+  ``jax.lax.map`` over the batch instead (correct, slower).
+- outside any jax trace (jax evaluating a custom VJP eagerly) it runs as named's own executable.
+
+Example::
+
+    >>> import jax, named
+    >>> E = named.Axis("e", 3)
+    >>> f = jax.jit(lambda x: (x * 2).sum("e"))
+    >>> float(f(named.ones(E)).array)
+    6.0
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Sequence
+
+import jax
+import numpy as np
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir as jax_mlir
+
+from named.compiler import Builder, run_pipeline, user_location
+from named.compiler.autodiff import differentiable, vjp_block
+from named.compiler.lowering import lower_function, module_text
+from named.compiler.lowering.mlir import embed_in_jax_module
+from named.dialect import (Axis, Broadcast, Full, Function, NamedError, Op, TensorType, TracerError, Transpose, attr_key,
+                           dtype_name, to_numpy_dtype)
+from named.runtime import Executable
+
+__all__ = ["named_call_p", "FunctionRef", "op_function", "call_function", "is_tracer"]
+
+Tracer = jax.core.Tracer
+
+
+def is_tracer(x) -> bool:
+    """Whether ``x`` is a jax tracer (a value of a function jax is transforming)."""
+    return isinstance(x, Tracer)
+
+
+class FunctionRef:
+    """A checked named function as a (hashable, by identity) jax primitive parameter.
+
+    ``function`` is unpartitioned (types, autodiff, batching work on it); ``lowered`` is what gets
+    lowered into jax's module (the partitioned function of a ``named.compile`` over a mesh).
+    """
+
+    __slots__ = ("function", "lowered", "mesh", "_text", "_vjp", "_call", "_batched", "_executable", "__weakref__")
+
+    def __init__(self, function: Function, lowered: Function | None = None, mesh=None):
+        self.function = function
+        self.lowered = lowered if lowered is not None else function
+        self.mesh = mesh
+        self._text = None
+        self._vjp = None
+        self._call = None
+        self._batched: dict = {}
+        self._executable = None
+
+    @property
+    def name(self) -> str:
+        return self.function.name
+
+    @property
+    def text(self) -> str:
+        """named's StableHLO for the function (made once)."""
+        if self._text is None:
+            self._text = module_text(lower_function(self.lowered))
+        return self._text
+
+    def __call__(self, *arrays):
+        """Run the function on jax values (tracers or arrays), differentiably; returns a list."""
+        if self._call is None:
+            self._call = _differentiable_call(self)
+        return list(self._call(*arrays))
+
+    def __repr__(self) -> str:
+        return f"named.{self.name}"
+
+
+# ------------------------------------------------------------------------------------------ primitive
+named_call_p = Primitive("named_call")
+named_call_p.multiple_results = True
+
+
+def _avals(types: Sequence[TensorType]):
+    return [jax.core.ShapedArray(t.shape, to_numpy_dtype(t.dtype)) for t in types]
+
+
+def _abstract_eval(*avals, fn: FunctionRef):
+    expected = fn.function.arg_types
+    for i, (aval, t) in enumerate(zip(avals, expected)):
+        if tuple(aval.shape) != t.shape or dtype_name(aval.dtype) != t.unsharded().dtype:
+            raise NamedError(f"named.{fn.name}: argument #{i} is {aval.str_short()} but the named program "
+                             f"expects {t.unsharded()}", loc=user_location())
+    return _avals([t.unsharded() for t in fn.function.result_types])
+
+
+def _impl(*arrays, fn: FunctionRef):
+    # Reached when jax evaluates outside of any trace (e.g. a custom VJP's forward under an eager
+    # jax.grad): named's own executable for the function.
+    if fn._executable is None:
+        fn._executable = Executable(fn.text, fn.lowered, mesh=fn.mesh)
+    return fn._executable([jax.numpy.asarray(a) for a in arrays])
+
+
+def _lowering(ctx, *args, fn: FunctionRef):
+    return embed_in_jax_module(ctx, fn.text, fn.name if fn.name.startswith("named") else f"named_{fn.name}", args)
+
+
+named_call_p.def_abstract_eval(_abstract_eval)
+named_call_p.def_impl(_impl)
+jax_mlir.register_lowering(named_call_p, _lowering)
+
+
+# ------------------------------------------------------------------------------------- differentiation
+def _differentiable_call(ref: FunctionRef):
+    fn = ref.function
+    float_args = [differentiable(a.type) for a in fn.args]
+    float_results = [differentiable(r.type) for r in fn.results]
+
+    @jax.custom_vjp
+    def call(*arrays):
+        return tuple(named_call_p.bind(*arrays, fn=ref))
+
+    def fwd(*arrays):
+        # Through `call` itself, so that an outer differentiation sees a differentiable call.
+        return call(*arrays), arrays
+
+    def bwd(arrays, cts):
+        vjp = _vjp_ref(ref)
+        given = [ct for ct, on in zip(cts, float_results) if on]
+        grads = iter(vjp(*arrays, *given)) if vjp is not None else iter(())
+        return tuple(next(grads) if on else None for on in float_args)
+
+    call.defvjp(fwd, bwd)
+    return call
+
+
+def _no_jvp(primals, tangents, *, fn: FunctionRef):
+    raise TracerError(f"forward-mode differentiation (jax.jvp, jax.jacfwd, jax.hessian) of named code "
+                      f"({fn!r}) is not supported: named differentiates in reverse mode; use jax.grad, "
+                      f"jax.vjp or jax.jacrev (jax.jacrev(jax.jacrev(f)) for a Hessian)",
+                      loc=user_location()).with_traceback(None)
+
+
+ad.primitive_jvps[named_call_p] = _no_jvp
+
+
+def _vjp_ref(ref: FunctionRef) -> FunctionRef | None:
+    """The function ``(args..., result cotangents...) -> argument cotangents`` of ``ref``, made by
+    named's autodiff (float arguments and results only); None when nothing is differentiable."""
+    if ref._vjp is None:
+        fn = ref.function
+        builder = Builder()
+        args = [builder.add_arg(a.type.unsharded()) for a in fn.args]
+        seeds = [builder.add_arg(r.type.unsharded()) if differentiable(r.type) else None for r in fn.results]
+        active = [differentiable(a.type) for a in fn.args]
+        if not any(active):
+            ref._vjp = False
+            return None
+        _, cts = vjp_block(builder, fn.body, args, seeds, active)
+        outs = []
+        for a, ct, on in zip(args, cts, active):
+            if on:
+                outs.append(ct if ct is not None else builder.emit(
+                    Full, (), {"value": 0.0, "dtype": a.type.dtype, "axes": a.type.axes}, loc=None)[0])
+        vjp_fn = builder.finish(f"{fn.name}_vjp", outs)
+        ref._vjp = FunctionRef(run_pipeline(vjp_fn, keep_traced=False).optimized)
+    return ref._vjp or None
+
+
+# ------------------------------------------------------------------------------------------ batching
+class _NotByName(Exception):
+    """An op does not carry the fresh batch axis through by name."""
+
+
+def _fresh_axis(fn: Function, size: int) -> Axis:
+    used = {a.name for t in fn.arg_types for a in t.axes}
+    for op in fn.walk():
+        for r in op.results:
+            used.update(a.name for a in r.type.axes)
+    i = 0
+    while f"_vmap{i}" in used:
+        i += 1
+    return Axis(f"_vmap{i}", size)
+
+
+def _with_axis(t: TensorType, axis: Axis, at: int) -> TensorType:
+    axes = list(t.axes)
+    axes.insert(at, axis)
+    return TensorType(t.dtype, tuple(axes))
+
+
+def _batched_attrs(op: Op, operands, axis: Axis) -> dict:
+    attrs = dict(op.attrs)
+    if any(axis in v.type.axes for v in operands):
+        if type(op) is Transpose:
+            attrs["order"] = (axis.name,) + tuple(attrs["order"])
+        elif type(op) is Broadcast:
+            attrs["axes"] = (axis,) + tuple(attrs["axes"])
+    return attrs
+
+
+def _rebatch(fn: Function, dims: Sequence[int | None], axis: Axis) -> Function:
+    """``fn`` re-emitted with ``axis`` inserted into argument ``i`` at position ``dims[i]``; raises
+    :class:`_NotByName` unless every op carries the axis through by name."""
+    builder = Builder()
+    env = {}
+    for a, d in zip(fn.args, dims):
+        t = a.type.unsharded()
+        env[id(a)] = builder.add_arg(t if d is None else _with_axis(t, axis, d))
+    for op in fn.body.ops:
+        operands = [env.get(id(v), v) for v in op.operands]
+        batched = any(axis in v.type.axes for v in operands)
+        try:
+            results = builder.emit(type(op), operands, _batched_attrs(op, operands, axis), op.regions, loc=op.loc)
+        except NamedError as e:
+            raise _NotByName(str(e)) from None
+        for old, new in zip(op.results, results):
+            t = new.type
+            if batched != (axis in t.axes):
+                raise _NotByName(op.name)
+            if batched and TensorType(t.dtype, tuple(a for a in t.axes if a != axis)) != old.type.unsharded():
+                raise _NotByName(op.name)
+            env[id(old)] = new
+    return builder.finish(f"{fn.name}_batched", [env.get(id(r), r) for r in fn.results])
+
+
+def _batch_rule(args, dims, *, fn: FunctionRef):
+    size = next(a.shape[d] for a, d in zip(args, dims) if d is not None)
+    key = (tuple(dims), size)
+    entry = fn._batched.get(key)
+    if entry is None:
+        axis = _fresh_axis(fn.function, size)
+        try:
+            batched = _rebatch(fn.function, dims, axis)
+            checked = run_pipeline(batched, builtin_passes=False, keep_traced=False).optimized
+            out_dims = tuple(r.type.axes.index(axis) if axis in r.type.axes else None for r in checked.results)
+            entry = (FunctionRef(checked), out_dims)
+        except _NotByName:
+            entry = (None, None)
+        fn._batched[key] = entry
+    ref, out_dims = entry
+    if ref is not None:
+        return named_call_p.bind(*args, fn=ref), list(out_dims)
+    return _sequential(args, dims, fn), [0] * len(fn.function.results)
+
+
+def _sequential(args, dims, fn: FunctionRef):
+    """The batched call as a loop over the batch (for functions that do not batch by name)."""
+    mapped = [i for i, d in enumerate(dims) if d is not None]
+    xs = [jax.numpy.moveaxis(args[i], dims[i], 0) for i in mapped]
+
+    def one(slices):
+        full = list(args)
+        for i, s in zip(mapped, slices):
+            full[i] = s
+        return tuple(named_call_p.bind(*full, fn=fn))
+
+    return list(jax.lax.map(one, xs))
+
+
+batching.primitive_batchers[named_call_p] = _batch_rule
+
+
+# ---------------------------------------------------------------------------------------- single ops
+_OP_FUNCTIONS: dict[tuple, FunctionRef] = {}
+_lock = threading.Lock()
+
+
+def op_function(op_cls: type[Op], types: Sequence[TensorType], attrs) -> FunctionRef:
+    """The checked one-op function applying ``op_cls`` to arguments of ``types`` (cached)."""
+    key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())), tuple(types))
+    ref = _OP_FUNCTIONS.get(key)
+    if ref is None:
+        builder = Builder()
+        args = [builder.add_arg(t) for t in types]
+        results = builder.emit(op_cls, args, attrs, loc=user_location())
+        fn = builder.finish(op_cls.name.replace(".", "_"), results)
+        ref = FunctionRef(run_pipeline(fn, builtin_passes=False, keep_traced=False).optimized)
+        with _lock:
+            _OP_FUNCTIONS[key] = ref
+    return ref
+
+
+def call_function(ref: FunctionRef, arrays: Sequence) -> list:
+    """Run ``ref`` on jax values (some of them tracers); returns the result arrays."""
+    return ref(*arrays)
+
