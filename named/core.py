@@ -295,10 +295,25 @@ def _python_scalar(value, dtype: str):
     return float(np_value)
 
 
+_JAX_CAPTURES: dict[int, dict] = {}  # id(root builder) -> {id(tracer): (Value, tracer)}, see run_staged
+
+
 def _value_of(builder: Builder, x: NamedArray) -> Value:
     arr = x.array
     if type(arr) is Traced:
         return arr.value
+    if isinstance(arr, jax.core.Tracer):  # a value of a jax transformation, captured by traced code
+        root = builder
+        while root.parent is not None:
+            root = root.parent
+        captures = _JAX_CAPTURES.get(id(root))
+        if captures is None:
+            raise TracerError(f"a named.compile'd function uses an array {format_axes(x.axes)} that a jax "
+                              f"transformation is tracing without taking it as an argument; pass it in as an "
+                              f"argument", loc=user_location()).with_traceback(None)
+        if id(arr) not in captures:
+            captures[id(arr)] = (root.add_arg(x.type), arr)
+        return captures[id(arr)][0]
     # A concrete array captured by a traced function becomes a constant of the program.
     (v,) = builder.emit(Constant, (), {"value": np.asarray(arr), "axes": x.axes})
     return v

@@ -90,26 +90,27 @@ def embed_in_jax_module(jax_ctx, text: str, name: str, args) -> list:
     ``text`` into jax's MLIR context, merge its functions into jax's module as private functions,
     and emit a ``func.call`` of its ``main`` on ``args``; returns the call's results.
 
-    A module partitioned over a mesh keeps its ``sdy.sharding`` attributes when jax's module declares
-    the same ``@mesh``; otherwise (jax lowers for one device, or for another mesh) they are dropped
+    A module partitioned over a mesh keeps its Shardy shardings when jax lowers for as many devices:
+    they are rewritten to name the mesh inline (as jax's own shardings do; jax then lifts identical
+    inline meshes into one ``sdy.mesh``). Otherwise (jax lowers for one device) they are dropped
     and jax's own sharding propagation decides.
     """
     from jax.interpreters import mlir as jax_mlir
 
     mc = jax_ctx.module_context
+    if "sdy.mesh @mesh = " in text:
+        line = next(ln for ln in text.splitlines() if ln.lstrip().startswith("sdy.mesh @mesh = "))
+        mesh_attr = line.split("=", 1)[1].strip().split(" loc(")[0]
+        size = 1
+        for part in mesh_attr.strip("<[]>").split(","):
+            size *= int(part.split("=")[1])
+        text = text.replace(line, "")
+        if getattr(mc.axis_context, "num_devices", 1) == size:
+            text = text.replace("<@mesh,", f"<mesh{mesh_attr},")
+        else:
+            text = _strip_sharding_text(text)
     with mc.context, ir.Location.unknown(mc.context):
         src = ir.Module.parse(text)
-        meshes = [op for op in src.body.operations if op.operation.name == "sdy.mesh"]
-        if meshes:
-            keep = False
-            for op in mc.module.body.operations:
-                if (op.operation.name == "sdy.mesh" and str(op.operation.attributes["sym_name"]) ==
-                        str(meshes[0].operation.attributes["sym_name"])):
-                    keep = str(op.operation.attributes["mesh"]) == str(meshes[0].operation.attributes["mesh"])
-            for op in meshes:
-                op.operation.erase()
-            if not keep:
-                _strip_shardings(src)
         fname = jax_mlir.merge_mlir_modules(mc.module, name, src, dst_symtab=mc.symbol_table)
         callee = mc.symbol_table[fname]
         result_types = list(ir.FunctionType(ir.TypeAttr(callee.attributes["function_type"]).value).results)
@@ -117,20 +118,9 @@ def embed_in_jax_module(jax_ctx, text: str, name: str, args) -> list:
         return list(call.results)
 
 
-def _strip_shardings(module: ir.Module) -> None:
-    """Remove every Shardy annotation of ``module`` (argument/result shardings and constraints)."""
-    for fn in module.body.operations:
-        for attr_name in ("arg_attrs", "res_attrs"):
-            if attr_name in fn.operation.attributes:
-                del fn.operation.attributes[attr_name]
-        constraints = []
-
-        def visit(op):
-            if op.name == "sdy.sharding_constraint":
-                constraints.append(op)
-            return ir.WalkResult.ADVANCE
-
-        fn.operation.walk(visit)
-        for op in constraints:
-            op.results[0].replace_all_uses_with(op.operands[0])
-            op.erase()
+def _strip_sharding_text(text: str) -> str:
+    """``text`` without Shardy annotations: argument/result shardings and sharding constraints."""
+    import re
+    text = re.sub(r" \{sdy\.sharding = #sdy\.sharding<@mesh, \[[^>]*\]>\}", "", text)
+    return re.sub(r"sdy\.sharding_constraint (%[\w#]+) <@mesh, \[[^>]*\]> : (tensor<[^>]*>)",
+                  r"stablehlo.convert \1 : \2", text)

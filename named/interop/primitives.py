@@ -15,7 +15,7 @@ entirely from named's own definitions, so there is no second copy of any op's se
 - batching: the vmapped dimension becomes a fresh axis (``_vmap0``, ...) that user code never sees;
   the function is re-emitted with it (named ops broadcast by name, so each op's type rule places it),
   and the results go back positional. Ops whose attributes pin every axis (``transpose``, ``broadcast``)
-  get the fresh axis added to those attributes; a function in which some op does not carry the
+  get the fresh axis added to those attributes (``reshape`` when the axis leads); a function in which some op does not carry the
   fresh axis through (a reshape, a reduction over all axes, a loop region) runs as a sequential
   ``jax.lax.map`` over the batch instead (correct, slower).
 - outside any jax trace (jax evaluating a custom VJP eagerly) it runs as named's own executable.
@@ -43,7 +43,7 @@ from named.compiler import Builder, run_pipeline, user_location
 from named.compiler.autodiff import differentiable, vjp_block
 from named.compiler.lowering import lower_function, module_text
 from named.compiler.lowering.mlir import embed_in_jax_module
-from named.dialect import (Axis, Broadcast, Full, Function, NamedError, Op, TensorType, TracerError, Transpose, attr_key,
+from named.dialect import (Axis, Broadcast, Full, Function, NamedError, Op, Reshape, TensorType, TracerError, Transpose, attr_key,
                            dtype_name, to_numpy_dtype)
 from named.runtime import Executable
 
@@ -217,6 +217,8 @@ def _batched_attrs(op: Op, operands, axis: Axis) -> dict:
         if type(op) is Transpose:
             attrs["order"] = (axis.name,) + tuple(attrs["order"])
         elif type(op) is Broadcast:
+            attrs["axes"] = (axis,) + tuple(attrs["axes"])
+        elif type(op) is Reshape and operands[0].type.axes[0] == axis:  # row-major: a leading axis stays
             attrs["axes"] = (axis,) + tuple(attrs["axes"])
     return attrs
 
