@@ -37,13 +37,13 @@ from typing import Sequence
 import jax
 import numpy as np
 from jax.extend.core import Primitive
-from jax.interpreters import ad, batching, mlir as jax_mlir
+from jax.interpreters import batching, mlir as jax_mlir
 
 from named.compiler import Builder, run_pipeline, user_location
 from named.compiler.autodiff import differentiable, vjp_block
 from named.compiler.lowering import lower_function, module_text
 from named.compiler.lowering.mlir import embed_in_jax_module
-from named.dialect import (Axis, Broadcast, Full, Function, NamedError, Op, Reshape, TensorType, TracerError, Transpose, attr_key,
+from named.dialect import (Axis, Broadcast, Full, Function, NamedError, Op, Reshape, TensorType, Transpose, attr_key,
                            dtype_name, to_numpy_dtype)
 from named.runtime import Executable
 
@@ -135,58 +135,61 @@ jax_mlir.register_lowering(named_call_p, _lowering)
 # ------------------------------------------------------------------------------------- differentiation
 def _differentiable_call(ref: FunctionRef):
     fn = ref.function
-    float_args = [differentiable(a.type) for a in fn.args]
+    float_args = tuple(differentiable(a.type) for a in fn.args)
     float_results = [differentiable(r.type) for r in fn.results]
 
     @jax.custom_vjp
     def call(*arrays):
         return tuple(named_call_p.bind(*arrays, fn=ref))
 
-    def fwd(*arrays):
+    def fwd(*primals):
+        # Only perturbed float arguments get cotangents (the constant exponent of `x ** 3` must not
+        # be differentiated: its cotangent involves log(x)). Which ones is carried in the structure
+        # of the residuals: None for a constant, () for a perturbed argument.
+        arrays = tuple(p.value for p in primals)
+        active = tuple(() if p.perturbed and on else None for p, on in zip(primals, float_args))
         # Through `call` itself, so that an outer differentiation sees a differentiable call.
-        return call(*arrays), arrays
+        return call(*arrays), (arrays, active)
 
-    def bwd(arrays, cts):
-        vjp = _vjp_ref(ref)
-        given = [ct for ct, on in zip(cts, float_results) if on]
+    def bwd(residuals, cts):
+        arrays, active = residuals
+        mask = tuple(a is not None for a in active)
+        vjp = _vjp_ref(ref, mask)
+        given = [_instantiate(ct, r.type) for ct, r, on in zip(cts, fn.results, float_results) if on]
         grads = iter(vjp(*arrays, *given)) if vjp is not None else iter(())
-        return tuple(next(grads) if on else None for on in float_args)
+        return tuple(next(grads) if on else None for on in mask)
 
-    call.defvjp(fwd, bwd)
+    call.defvjp(fwd, bwd, symbolic_zeros=True)
     return call
 
 
-def _no_jvp(primals, tangents, *, fn: FunctionRef):
-    raise TracerError(f"forward-mode differentiation (jax.jvp, jax.jacfwd, jax.hessian) of named code "
-                      f"({fn!r}) is not supported: named differentiates in reverse mode; use jax.grad, "
-                      f"jax.vjp or jax.jacrev (jax.jacrev(jax.jacrev(f)) for a Hessian)",
-                      loc=user_location()).with_traceback(None)
+def _instantiate(ct, t: TensorType):
+    if isinstance(ct, jax.custom_derivatives.SymbolicZero):
+        return jax.numpy.zeros(t.shape, to_numpy_dtype(t.dtype))
+    return ct
 
 
-ad.primitive_jvps[named_call_p] = _no_jvp
-
-
-def _vjp_ref(ref: FunctionRef) -> FunctionRef | None:
-    """The function ``(args..., result cotangents...) -> argument cotangents`` of ``ref``, made by
-    named's autodiff (float arguments and results only); None when nothing is differentiable."""
+def _vjp_ref(ref: FunctionRef, mask: tuple[bool, ...]) -> FunctionRef | None:
+    """The function ``(args..., result cotangents...) -> cotangents of the args in mask`` of ``ref``,
+    made by named's autodiff (float results only); None when no argument is asked for."""
     if ref._vjp is None:
-        fn = ref.function
-        builder = Builder()
-        args = [builder.add_arg(a.type.unsharded()) for a in fn.args]
-        seeds = [builder.add_arg(r.type.unsharded()) if differentiable(r.type) else None for r in fn.results]
-        active = [differentiable(a.type) for a in fn.args]
-        if not any(active):
-            ref._vjp = False
-            return None
-        _, cts = vjp_block(builder, fn.body, args, seeds, active)
-        outs = []
-        for a, ct, on in zip(args, cts, active):
-            if on:
-                outs.append(ct if ct is not None else builder.emit(
-                    Full, (), {"value": 0.0, "dtype": a.type.dtype, "axes": a.type.axes}, loc=None)[0])
-        vjp_fn = builder.finish(f"{fn.name}_vjp", outs)
-        ref._vjp = FunctionRef(run_pipeline(vjp_fn, keep_traced=False).optimized)
-    return ref._vjp or None
+        ref._vjp = {}
+    if mask not in ref._vjp:
+        ref._vjp[mask] = None
+        if any(mask):
+            fn = ref.function
+            builder = Builder()
+            args = [builder.add_arg(a.type.unsharded()) for a in fn.args]
+            seeds = [builder.add_arg(r.type.unsharded()) if differentiable(r.type) else None for r in fn.results]
+            _, cts = vjp_block(builder, fn.body, args, seeds, list(mask))
+            outs = []
+            for a, ct, on in zip(args, cts, mask):
+                if on:
+                    outs.append(ct if ct is not None else builder.emit(
+                        Full, (), {"value": 0.0, "dtype": a.type.dtype, "axes": a.type.axes}, loc=None)[0])
+            vjp_fn = builder.finish(f"{fn.name}_vjp", outs)
+            ref._vjp[mask] = FunctionRef(run_pipeline(vjp_fn, keep_traced=False).optimized)
+    return ref._vjp[mask]
 
 
 # ------------------------------------------------------------------------------------------ batching
