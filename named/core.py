@@ -70,6 +70,27 @@ class Traced:
         return f"Traced<{self.value.type}>"
 
 
+def jax_refusal(error: TypeError) -> TracerError | None:
+    """The TracerError for jax's TypeError on a value of a named trace (a ``Traced``, or a NamedArray
+    holding one, passed to a jax function), located at the user's line of the failing call; None for
+    any other error."""
+    text = str(error)
+    if isinstance(error, NamedError) or not ("named.core.Traced" in text or "Traced<" in text or
+                                              "named.core.NamedArray" in text):
+        return None
+    loc, tb = None, error.__traceback__
+    from named.compiler.tracer import _is_internal
+    from named.dialect import Location
+    while tb is not None:
+        if not _is_internal(tb.tb_frame.f_code.co_filename):
+            loc = Location(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return TracerError(
+        "a traced value inside @named.compile is not a jax array, so jax functions cannot take it (nor "
+        "its .array); run jax code on NamedArrays with named.call_jax(fn, *args), or use the named op "
+        f"(jax said: {text.splitlines()[0]})", loc=loc)
+
+
 def _check_axes(axes) -> tuple[Axis, ...]:
     axes = tuple(axes)
     for a in axes:
@@ -243,6 +264,8 @@ def _promotion_key(x) -> tuple[str, bool] | None:
                 else dtype_name(jnp.asarray(x).dtype), True)
     if isinstance(x, np.generic):
         return (dtype_name(x.dtype), False)
+    if isinstance(x, (np.ndarray, jax.Array)) and np.ndim(x) == 0:  # 0-d arrays act as scalars
+        return (dtype_name(jax.dtypes.canonicalize_dtype(x.dtype)), bool(getattr(x, "weak_type", False)))
     return None
 
 
@@ -275,6 +298,9 @@ def as_named(x, dtype: str | None = None) -> NamedArray:
         if dtype is None:
             dtype = result_dtype(x)
         builder = current_builder()
+        if isinstance(x, jax.core.Tracer):  # a 0-d value of a jax transformation
+            x = NamedArray._new(x.astype(to_numpy_dtype(dtype)), ())
+            return NamedArray._new(Traced(_value_of(builder, x)), ()) if builder is not None else x
         value = x.item() if hasattr(x, "item") else x
         if builder is not None:
             (v,) = builder.emit(Full, (), {"value": _python_scalar(value, dtype), "dtype": dtype, "axes": ()})

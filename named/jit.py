@@ -22,7 +22,7 @@ from named.compiler.tracer import _state as _TRACE_STATE
 from named.dialect import Axis, AxisError, Full, NamedError, TensorType, dtype_name
 from named.runtime import Executable, pjrt
 
-from .core import NamedArray, Traced, _value_of
+from .core import NamedArray, Traced, _value_of, jax_refusal
 from .partitioning import _state as _CONTEXT_STATE
 from .partitioning import (check_mesh, current_mapping_entry, current_mesh, normalize_resources,
                            resolve_mesh)
@@ -220,7 +220,13 @@ class CompiledFunction:
         traced = [self._trace_arg(builder, leaf, path) for leaf, path in zip(leaves, paths)]
         args2, kwargs2 = _tree_unflatten(treedef, traced)
         with tracing(builder):
-            out = self.fn(*args2, **kwargs2, **dict(statics))
+            try:
+                out = self.fn(*args2, **kwargs2, **dict(statics))
+            except TypeError as e:  # jax code given a traced value: say so, and what to use instead
+                refusal = jax_refusal(e)
+                if refusal is None:
+                    raise
+                raise refusal.with_traceback(None) from None
             out_leaves, out_treedef = _tree_flatten(out, is_leaf=_is_node_leaf)
             results = [self._result_value(builder, leaf, i) for i, leaf in enumerate(out_leaves)]
         # Every result comes back as a NamedArray (Python scalars as 0-axis ones).
