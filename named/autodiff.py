@@ -72,8 +72,14 @@ def run_staged(body: Callable, args: Sequence, kwargs: dict | None = None):
     (jax_mesh, ir_mesh), mapping = current_mesh(), current_axis_mapping()
     if any(isinstance(a, jax.core.Tracer) for a in inputs):  # under a jax transformation
         from .interop.primitives import FunctionRef
-        stages = run_pipeline(fn, mesh=ir_mesh, mapping=mapping, keep_traced=False)
-        arrays = iter(FunctionRef(stages.optimized, stages.partitioned, jax_mesh)(*inputs, *consts))
+        key = ("jax", print_function(fn), ir_mesh, tuple(sorted(mapping.items())) if mapping else None)
+        ref = _STAGED.get(key)
+        if ref is None:
+            stages = run_pipeline(fn, mesh=ir_mesh, mapping=mapping, keep_traced=False)
+            ref = _STAGED[key] = FunctionRef(stages.optimized, stages.partitioned, jax_mesh)
+            if len(_STAGED) > _STAGED_LIMIT:
+                _STAGED.popitem(last=False)
+        arrays = iter(ref(*inputs, *consts))
         it = iter([NamedArray._new(next(arrays), r.type.axes) for r in fn.results])
         return jax.tree_util.tree_unflatten(
             out_tree, [next(it) if isinstance(leaf, NamedArray) else leaf for leaf in out_leaves])
