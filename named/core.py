@@ -214,6 +214,8 @@ class NamedArray:
     def __repr__(self) -> str:
         if self.is_traced:
             return f"NamedArray(traced {self.array.value.type})"
+        if isinstance(self.array, jax.core.Tracer):  # inside a jax transformation
+            return f"NamedArray({format_axes(self.axes)}, {self.array!r})"
         return f"NamedArray({format_axes(self.axes)}, {dtype_name(self.array.dtype)},\n{np.asarray(self.array)!r})"
 
 

@@ -342,6 +342,8 @@ class Compiled:
                 f"  compiled for ({', '.join(map(str, expected))})\n  called with  ({', '.join(map(str, got))})\n"
                 f"lower() again for these arguments, or call the named.compile'd function, which compiles "
                 f"once per signature", loc=user_location()).with_traceback(None)
+        if _has_tracer(leaves):
+            return self._entry.jax_call(leaves)
         return _tree_unflatten(self._entry.out_treedef, self._executable(leaves))
 
 

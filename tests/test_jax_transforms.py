@@ -207,3 +207,39 @@ def test_jit_optax_loop_over_a_compiled_loss_matches_the_named_step(data):
         w2 = optax.apply_updates(w2, updates)
         close(v1, v2, 1e-6)
     close(w1, w2, 1e-6)
+
+
+# ------------------------------------------------------------------------------------ more edges
+def test_vmap_of_a_named_scan_and_of_a_gather_match_loops():
+    T, E2 = named.make_axes(t=3, e=2)
+    xs = named.named(jnp.arange(6.0).reshape(3, 2), ("t", "e"))
+
+    def f(w):
+        total, ys = named.scan(lambda c, x: (c * w + x, c.sum("e")), "t")(named.zeros(E2), xs)
+        return (total.sum() + ys.sum()).array
+
+    ws = jnp.array([[1.5, -2.0], [3.0, -4.0]])
+    close(jax.vmap(lambda a: f(named.named(a, ("e",))))(ws), [f(named.named(a, ("e",))) for a in ws])
+
+    def gather(a, i):
+        return named.take(named.named(a, ("t", "e")), "t", named.named(i, ("k",))).array
+
+    arrays, index = jnp.arange(12.0).reshape(2, 3, 2), jnp.array([[2, 0], [1, 1]])
+    close(jax.vmap(gather)(arrays, index), np.stack([gather(arrays[i], index[i]) for i in range(2)]))
+
+
+def test_random_lowered_compiled_and_repr_under_jit(data):
+    x, w = data
+    k = named.random.key(3)
+    close(jax.jit(lambda k: named.random.normal(k, (E,)))(k), named.random.normal(k, (E,)))
+    compiled = named.compile(lambda w: (w * 2).sum()).lower(w).compile()
+    close(jax.jit(lambda w: compiled(w))(w), compiled(w))
+    seen = []
+    jax.jit(lambda w: seen.append(repr(w)) or w)(w)
+    assert seen[0].startswith("NamedArray([e=3, h=2], ") and "Tracer" in seen[0]
+
+
+def test_a_compiled_function_closing_over_a_jax_value_is_told_to_take_it_as_an_argument(data):
+    x, w = data
+    with pytest.raises(named.TracerError, match="pass it in as an argument"):
+        jax.jit(lambda w: named.compile(lambda x: named.dot(x, w, axis="e"))(x))(w)
