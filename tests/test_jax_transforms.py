@@ -243,3 +243,27 @@ def test_a_compiled_function_closing_over_a_jax_value_is_told_to_take_it_as_an_a
     x, w = data
     with pytest.raises(named.TracerError, match="pass it in as an argument"):
         jax.jit(lambda w: named.compile(lambda x: named.dot(x, w, axis="e"))(x))(w)
+
+
+class _Linear(eqx.Module):
+    w: named.NamedArray
+    b: named.NamedArray
+
+    def __call__(self, x):
+        return named.dot(x, self.w, axis="e") + self.b
+
+
+def test_equinox_module_of_named_arrays(data):
+    x, w = data
+    model = _Linear(w, named.named(jnp.array([0.1, -0.2]), ("h",)))
+    grads = eqx.filter_jit(eqx.filter_grad(lambda m, x: (m(x) ** 2).sum().array))(model, x)
+    expected = named.grad(lambda w, b: (_Linear(w, b)(x) ** 2).sum(), argnums=(0, 1))(model.w, model.b)
+    assert isinstance(grads, _Linear) and grads.w.axes == (E, H)
+    close(grads.w, expected[0], 1e-4)
+    close(grads.b, expected[1], 1e-4)
+
+
+def test_vmap_over_a_named_array_itself_says_what_to_do(data):
+    x, _ = data
+    with pytest.raises(named.AxisError, match="vmap over x.array"):
+        jax.vmap(lambda x: (x * 2).sum("e"))(x)

@@ -43,7 +43,7 @@ from named.compiler import Builder, run_pipeline, user_location
 from named.compiler.autodiff import differentiable, vjp_block
 from named.compiler.lowering import lower_function, module_text
 from named.compiler.lowering.mlir import embed_in_jax_module
-from named.dialect import (Axis, Broadcast, Full, Function, NamedError, Op, Reshape, TensorType, Transpose, attr_key,
+from named.dialect import (Axis, AxisError, Broadcast, Full, Function, NamedError, Op, Reshape, TensorType, Transpose, attr_key,
                            dtype_name, to_numpy_dtype)
 from named.runtime import Executable
 
@@ -106,18 +106,27 @@ def _avals(types: Sequence[TensorType]):
     return [jax.core.ShapedArray(t.shape, to_numpy_dtype(t.dtype)) for t in types]
 
 
+def _check_arguments(fn: FunctionRef, shapes, dtypes) -> None:
+    for i, (shape, dtype, t) in enumerate(zip(shapes, dtypes, fn.function.arg_types)):
+        t = t.unsharded()
+        if tuple(shape) != t.shape or dtype_name(dtype) != t.dtype:
+            hint = ""
+            if len(shape) != len(t.shape):
+                hint = ("; jax.vmap over a NamedArray maps a stored axis away by position, which its axis "
+                        "names cannot follow: vmap over x.array and name the slices inside the function")
+            raise AxisError(f"named.{fn.name}: argument #{i} is {dtype_name(dtype)}{list(shape)} but the named "
+                            f"program expects {t}{hint}", loc=user_location()).with_traceback(None)
+
+
 def _abstract_eval(*avals, fn: FunctionRef):
-    expected = fn.function.arg_types
-    for i, (aval, t) in enumerate(zip(avals, expected)):
-        if tuple(aval.shape) != t.shape or dtype_name(aval.dtype) != t.unsharded().dtype:
-            raise NamedError(f"named.{fn.name}: argument #{i} is {aval.str_short()} but the named program "
-                             f"expects {t.unsharded()}", loc=user_location())
+    _check_arguments(fn, [a.shape for a in avals], [a.dtype for a in avals])
     return _avals([t.unsharded() for t in fn.function.result_types])
 
 
 def _impl(*arrays, fn: FunctionRef):
     # Reached when jax evaluates outside of any trace (e.g. a custom VJP's forward under an eager
     # jax.grad): named's own executable for the function.
+    _check_arguments(fn, [np.shape(a) for a in arrays], [jax.numpy.result_type(a) for a in arrays])
     if fn._executable is None:
         fn._executable = Executable(fn.text, fn.lowered, mesh=fn.mesh)
     return fn._executable([jax.numpy.asarray(a) for a in arrays])
@@ -252,6 +261,8 @@ def _rebatch(fn: Function, dims: Sequence[int | None], axis: Axis) -> Function:
 
 
 def _batch_rule(args, dims, *, fn: FunctionRef):
+    _check_arguments(fn, [a.shape if d is None else a.shape[:d] + a.shape[d + 1:] for a, d in zip(args, dims)],
+                     [a.dtype for a in args])
     size = next(a.shape[d] for a, d in zip(args, dims) if d is not None)
     key = (tuple(dims), size)
     entry = fn._batched.get(key)
