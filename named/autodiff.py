@@ -21,7 +21,7 @@ from named.compiler.autodiff import GradientError, hoist_constants, vjp_block
 from named.dialect import Full, dtype_name, is_float, print_function
 from named.runtime import Executable
 
-from .core import _JAX_CAPTURES, NamedArray, Traced, _value_of, as_named
+from .core import _JAX_CAPTURES, NamedArray, Traced, _value_of, as_named, jax_refusal
 from .partitioning import current_axis_mapping, current_mesh
 
 __all__ = ["grad", "value_and_grad", "GradientError"]
@@ -65,6 +65,11 @@ def run_staged(body: Callable, args: Sequence, kwargs: dict | None = None):
             out = body(*args2, **kwargs2)
             out_leaves, out_tree = jax.tree_util.tree_flatten(out, is_leaf=_is_named)
             results = [_value_of(builder, leaf) for leaf in out_leaves if isinstance(leaf, NamedArray)]
+    except TypeError as e:  # jax code given a traced value: say so, and what to use instead
+        refusal = jax_refusal(e)
+        if refusal is None:
+            raise
+        raise refusal.with_traceback(None) from None
     finally:
         del _JAX_CAPTURES[id(builder)]
     inputs += [arr for _, arr in captures.values()]

@@ -360,7 +360,7 @@ def bind(op_cls: type[Op], operands: Sequence[NamedArray], attrs: Mapping[str, A
             from .interop.primitives import op_function
             ref = op_function(op_cls, [x.type for x in operands], attrs or {})
             outs = ref(*(x.array for x in operands))
-            return tuple(NamedArray._new(o, t.axes) for o, t in zip(outs, ref.function.result_types))
+            return tuple(NamedArray._new(o, t.axes) for o, t in zip(outs, ref.result_types))
     return _run_eagerly(op_cls, operands, attrs or {})
 
 

@@ -49,3 +49,5 @@ def test_jax_functions_on_traced_values_raise_a_tracer_error():
     assert "test_jax_edges.py" in str(info.value)
     with pytest.raises(named.TracerError, match="call_jax"):
         named.compile(lambda x: jax.nn.gelu(x))(X)
+    with pytest.raises(named.TracerError, match="call_jax"):
+        named.grad(lambda x: jnp.sum(x.array))(X)

@@ -95,10 +95,18 @@ def test_second_order_reverse_mode(data):
           jax.grad(lambda a: jax.grad(twin)(a).sum())(v), 1e-4)
 
 
-def test_forward_mode_is_refused(data):
-    x, _ = data  # named differentiates in reverse mode: jax says so for jvp/jacfwd/hessian
-    with pytest.raises(TypeError, match="forward-mode"):
-        jax.jvp(lambda a: named.exp(named.named(a, ("e",))).array, (x.array[0],), (x.array[0],))
+def test_forward_mode_jvp_jacfwd_and_hessian(data):
+    x, _ = data
+    v = x.array[0]
+    f = lambda a: (named.sin(named.named(a, ("e",))) ** 3).sum().array  # noqa: E731
+    twin = lambda a: (jnp.sin(a) ** 3).sum()  # noqa: E731
+    value, tangent = jax.jvp(f, (v,), (jnp.ones(3),))
+    expected = jax.jvp(twin, (v,), (jnp.ones(3),))
+    close(value, expected[0])
+    close(tangent, expected[1], 1e-4)
+    close(jax.hessian(f)(v), jax.hessian(twin)(v), 1e-4)
+    g = named.compile(lambda a: named.exp(a) * a)
+    close(jax.jit(jax.jacfwd(lambda a: g(named.named(a, ("e",))).array))(v), np.diag(np.exp(v) * (1 + v)), 1e-4)
 
 
 # ------------------------------------------------------------------------------------------ vmap
@@ -175,14 +183,16 @@ def test_sharded_compiled_function_under_jit_keeps_its_shardings(data):
                       axis_resources={"b": "data", "h": "model"}, mesh=MESH)
     text = jax.jit(f).lower(ws, xs).as_text()
     private = text.split("func.func private")[1]
-    assert 'sdy.sharding_constraint' in private and '<@mesh, [{"data"}, {"model"}]>' in private  # named's own constraint
+    # named's own sharding constraint is in the embedded function
+    assert "sdy.sharding_constraint" in private and '<@mesh, [{"data"}, {"model"}]>' in private
     close(jax.jit(f)(ws, xs), f(w, x))
     g = jax.jit(jax.grad(lambda w, x: f(w, x).array))(ws, xs)
     close(g, named.grad(f)(w, x), 1e-4)
     # the same function on unsharded inputs: jax lowers for one device and the shardings are dropped
     close(jax.jit(f)(w, x), f(w, x))
     # eager ops on sharded arrays under jit
-    close(jax.jit(lambda w, x: (named.dot(x, w, axis="e") * 3).sum("b"))(ws, xs), (named.dot(x, w, axis="e") * 3).sum("b"))
+    eager = lambda w, x: (named.dot(x, w, axis="e") * 3).sum("b")  # noqa: E731
+    close(jax.jit(eager)(ws, xs), eager(w, x))
 
 
 # ---------------------------------------------------------------------------------- optax loop
@@ -267,3 +277,20 @@ def test_vmap_over_a_named_array_itself_says_what_to_do(data):
     x, _ = data
     with pytest.raises(named.AxisError, match="vmap over x.array"):
         jax.vmap(lambda x: (x * 2).sum("e"))(x)
+
+
+def test_grad_through_lax_scan_and_the_docstring_examples(data):
+    import doctest
+
+    import named.interop.primitives as primitives
+    x, w = data
+
+    def total(w):
+        def step(carry, xb):
+            return carry + layer(w, named.named(xb, ("b", "e"))).array, None
+        return jax.lax.scan(step, 0.0, jnp.stack([x.array, -x.array]))[0]
+
+    expected = named.grad(lambda w: layer(w, x) + layer(w, -x))(w)
+    close(jax.jit(jax.grad(total))(w), expected, 1e-4)
+    result = doctest.testmod(primitives)
+    assert result.attempted > 0 and result.failed == 0

@@ -9,16 +9,18 @@ entirely from named's own definitions, so there is no second copy of any op's se
 - abstract evaluation: the function's result types (computed by each op's type rule);
 - lowering: named's own lowering of the function (each op's registered rule, shardings included),
   merged into jax's module as a private function and called (``compiler.lowering.mlir``);
-- differentiation: ``jax.custom_vjp`` whose backward pass is the function's VJP built by named's
-  autodiff (``compiler.autodiff.vjp_block``, one rule per op), itself called through ``named_call``,
-  so higher-order derivatives work;
+- differentiation: a JVP rule and a transpose rule made from named's VJP rules (autodiff's
+  ``vjp_block``, one rule per op): reverse mode transposes the tangent call into a call of the
+  function's VJP; forward mode computes ``J t`` as the VJP of the (linear) VJP. Only perturbed
+  arguments are differentiated, and every derivative is again a ``named_call``, so derivatives of
+  any order, in either mode, work;
 - batching: the vmapped dimension becomes a fresh axis (``_vmap0``, ...) that user code never sees;
   the function is re-emitted with it (named ops broadcast by name, so each op's type rule places it),
-  and the results go back positional. Ops whose attributes pin every axis (``transpose``, ``broadcast``)
-  get the fresh axis added to those attributes (``reshape`` when the axis leads); a function in which some op does not carry the
-  fresh axis through (a reshape, a reduction over all axes, a loop region) runs as a sequential
-  ``jax.lax.map`` over the batch instead (correct, slower).
-- outside any jax trace (jax evaluating a custom VJP eagerly) it runs as named's own executable.
+  and the results go back positional. Ops whose attributes pin every axis (``transpose``,
+  ``broadcast``, and ``reshape`` when the fresh axis leads) get it added to those attributes; a
+  function in which some op does not carry the fresh axis through (another reshape, a reduction over
+  all axes, a loop region) runs as a sequential ``jax.lax.map`` over the batch instead (correct, slower).
+- outside any jax trace (an eager ``jax.grad`` or ``jax.vmap``) it runs as named's own executable.
 
 Example::
 
@@ -37,14 +39,14 @@ from typing import Sequence
 import jax
 import numpy as np
 from jax.extend.core import Primitive
-from jax.interpreters import batching, mlir as jax_mlir
+from jax.interpreters import ad, batching, mlir as jax_mlir
 
 from named.compiler import Builder, run_pipeline, user_location
 from named.compiler.autodiff import differentiable, vjp_block
 from named.compiler.lowering import lower_function, module_text
 from named.compiler.lowering.mlir import embed_in_jax_module
-from named.dialect import (Axis, AxisError, Broadcast, Full, Function, NamedError, Op, Reshape, TensorType, Transpose, attr_key,
-                           dtype_name, to_numpy_dtype)
+from named.dialect import (Axis, AxisError, Broadcast, Full, Function, NamedError, Op, Reshape, TensorType,
+                           TracerError, Transpose, attr_key, dtype_name, to_numpy_dtype)
 from named.runtime import Executable
 
 __all__ = ["named_call_p", "FunctionRef", "op_function", "call_function", "is_tracer"]
@@ -61,24 +63,42 @@ class FunctionRef:
     """A checked named function as a (hashable, by identity) jax primitive parameter.
 
     ``function`` is unpartitioned (types, autodiff, batching work on it); ``lowered`` is what gets
-    lowered into jax's module (the partitioned function of a ``named.compile`` over a mesh).
+    lowered into jax's module (the partitioned function of a ``named.compile`` over a mesh). A
+    derivative function may be given as a callable building it, with its argument and result types:
+    it is built only if it is ever lowered, run, batched or differentiated (reverse mode transposes
+    a JVP away without building it). ``linear_from``: the function is linear in its arguments from
+    this index on, and ``transpose`` makes its transpose (set on JVP functions).
     """
 
-    __slots__ = ("function", "lowered", "mesh", "_text", "_vjp", "_call", "_batched", "_executable", "__weakref__")
+    __slots__ = ("_function", "_lowered", "mesh", "name", "arg_types", "result_types", "linear_from",
+                 "transpose", "_text", "_vjp", "_jvp", "_batched", "_executable", "__weakref__")
 
-    def __init__(self, function: Function, lowered: Function | None = None, mesh=None):
-        self.function = function
-        self.lowered = lowered if lowered is not None else function
+    def __init__(self, function, lowered: Function | None = None, mesh=None, *, name: str | None = None,
+                 arg_types=None, result_types=None, linear_from: int | None = None, transpose=None):
+        self._function = function
+        self._lowered = lowered
         self.mesh = mesh
+        self.name = name if name is not None else function.name
+        self.arg_types = tuple(t.unsharded() for t in (arg_types if arg_types is not None else function.arg_types))
+        self.result_types = tuple(t.unsharded() for t in
+                                  (result_types if result_types is not None else function.result_types))
+        self.linear_from = linear_from
+        self.transpose = transpose
         self._text = None
-        self._vjp = None
-        self._call = None
+        self._vjp: dict = {}
+        self._jvp: dict = {}
         self._batched: dict = {}
         self._executable = None
 
     @property
-    def name(self) -> str:
-        return self.function.name
+    def function(self) -> Function:
+        if not isinstance(self._function, Function):
+            self._function = self._function()
+        return self._function
+
+    @property
+    def lowered(self) -> Function:
+        return self._lowered if self._lowered is not None else self.function
 
     @property
     def text(self) -> str:
@@ -88,10 +108,8 @@ class FunctionRef:
         return self._text
 
     def __call__(self, *arrays):
-        """Run the function on jax values (tracers or arrays), differentiably; returns a list."""
-        if self._call is None:
-            self._call = _differentiable_call(self)
-        return list(self._call(*arrays))
+        """Run the function on jax values (tracers or arrays); returns a list of arrays."""
+        return named_call_p.bind(*arrays, fn=self)
 
     def __repr__(self) -> str:
         return f"named.{self.name}"
@@ -107,8 +125,7 @@ def _avals(types: Sequence[TensorType]):
 
 
 def _check_arguments(fn: FunctionRef, shapes, dtypes) -> None:
-    for i, (shape, dtype, t) in enumerate(zip(shapes, dtypes, fn.function.arg_types)):
-        t = t.unsharded()
+    for i, (shape, dtype, t) in enumerate(zip(shapes, dtypes, fn.arg_types)):
         if tuple(shape) != t.shape or dtype_name(dtype) != t.dtype:
             hint = ""
             if len(shape) != len(t.shape):
@@ -120,12 +137,12 @@ def _check_arguments(fn: FunctionRef, shapes, dtypes) -> None:
 
 def _abstract_eval(*avals, fn: FunctionRef):
     _check_arguments(fn, [a.shape for a in avals], [a.dtype for a in avals])
-    return _avals([t.unsharded() for t in fn.function.result_types])
+    return _avals(fn.result_types)
 
 
 def _impl(*arrays, fn: FunctionRef):
-    # Reached when jax evaluates outside of any trace (e.g. a custom VJP's forward under an eager
-    # jax.grad): named's own executable for the function.
+    # Reached when jax evaluates outside of any trace (an eager jax.grad, jax.vmap or jax.jvp):
+    # named's own executable for the function.
     _check_arguments(fn, [np.shape(a) for a in arrays], [jax.numpy.result_type(a) for a in arrays])
     if fn._executable is None:
         fn._executable = Executable(fn.text, fn.lowered, mesh=fn.mesh)
@@ -142,47 +159,44 @@ jax_mlir.register_lowering(named_call_p, _lowering)
 
 
 # ------------------------------------------------------------------------------------- differentiation
-def _differentiable_call(ref: FunctionRef):
-    fn = ref.function
-    float_args = tuple(differentiable(a.type) for a in fn.args)
-    float_results = [differentiable(r.type) for r in fn.results]
-
-    @jax.custom_vjp
-    def call(*arrays):
-        return tuple(named_call_p.bind(*arrays, fn=ref))
-
-    def fwd(*primals):
-        # Only perturbed float arguments get cotangents (the constant exponent of `x ** 3` must not
-        # be differentiated: its cotangent involves log(x)). Which ones is carried in the structure
-        # of the residuals: None for a constant, () for a perturbed argument.
-        arrays = tuple(p.value for p in primals)
-        active = tuple(() if p.perturbed and on else None for p, on in zip(primals, float_args))
-        # Through `call` itself, so that an outer differentiation sees a differentiable call.
-        return call(*arrays), (arrays, active)
-
-    def bwd(residuals, cts):
-        arrays, active = residuals
-        mask = tuple(a is not None for a in active)
-        vjp = _vjp_ref(ref, mask)
-        given = [_instantiate(ct, r.type) for ct, r, on in zip(cts, fn.results, float_results) if on]
-        grads = iter(vjp(*arrays, *given)) if vjp is not None else iter(())
-        return tuple(next(grads) if on else None for on in mask)
-
-    call.defvjp(fwd, bwd, symbolic_zeros=True)
-    return call
+# A JVP rule and a transpose rule, both from named's VJP rules: the tangent of a call is a call of
+# the JVP function ``(x, t) -> J t`` (linear in t), which reverse mode transposes into a call of the
+# VJP function ``(x, u) -> J^T u``. ``J t`` itself is the VJP of ``u -> J^T u`` (linear in u) applied to
+# t, so forward mode needs nothing but VJP rules either; it is only built when forward mode runs.
+def _float0(t) -> bool:
+    return type(t) is ad.Zero or getattr(t, "dtype", None) == jax.dtypes.float0
 
 
-def _instantiate(ct, t: TensorType):
-    if isinstance(ct, jax.custom_derivatives.SymbolicZero):
-        return jax.numpy.zeros(t.shape, to_numpy_dtype(t.dtype))
-    return ct
+def _jvp_rule(primals, tangents, *, fn: FunctionRef):
+    outs = named_call_p.bind(*primals, fn=fn)
+    mask = tuple(not _float0(t) and differentiable(a) for t, a in zip(tangents, fn.arg_types))
+    float_results = [differentiable(t) for t in fn.result_types]
+    if not any(mask) or not any(float_results):
+        return outs, [ad.Zero.from_primal_value(o) for o in outs]
+    jvp = _jvp_ref(fn, mask)
+    given = [t for t, on in zip(tangents, mask) if on]
+    t_outs = iter(named_call_p.bind(*primals, *given, fn=jvp))
+    return outs, [next(t_outs) if on else ad.Zero.from_primal_value(o) for o, on in zip(outs, float_results)]
+
+
+def _transpose_rule(cts, *args, fn: FunctionRef):
+    if fn.linear_from is None or any(ad.is_undefined_primal(a) for a in args[:fn.linear_from]):
+        raise TracerError(f"named.{fn.name} cannot be transposed: it is not linear in the values asked for",
+                          loc=user_location()).with_traceback(None)
+    primals = args[:fn.linear_from]
+    vjp = fn.transpose()
+    given = [ad.instantiate_zeros(ct) if type(ct) is ad.Zero else ct for ct in cts]
+    grads = named_call_p.bind(*primals, *given, fn=vjp) if vjp is not None else []
+    return [None] * len(primals) + list(grads)
+
+
+ad.primitive_jvps[named_call_p] = _jvp_rule
+ad.primitive_transposes[named_call_p] = _transpose_rule
 
 
 def _vjp_ref(ref: FunctionRef, mask: tuple[bool, ...]) -> FunctionRef | None:
-    """The function ``(args..., result cotangents...) -> cotangents of the args in mask`` of ``ref``,
-    made by named's autodiff (float results only); None when no argument is asked for."""
-    if ref._vjp is None:
-        ref._vjp = {}
+    """The function ``(args..., float result cotangents...) -> cotangents of the args in mask`` of
+    ``ref``, made by named's autodiff; None when no argument is asked for."""
     if mask not in ref._vjp:
         ref._vjp[mask] = None
         if any(mask):
@@ -191,14 +205,38 @@ def _vjp_ref(ref: FunctionRef, mask: tuple[bool, ...]) -> FunctionRef | None:
             args = [builder.add_arg(a.type.unsharded()) for a in fn.args]
             seeds = [builder.add_arg(r.type.unsharded()) if differentiable(r.type) else None for r in fn.results]
             _, cts = vjp_block(builder, fn.body, args, seeds, list(mask))
-            outs = []
-            for a, ct, on in zip(args, cts, mask):
-                if on:
-                    outs.append(ct if ct is not None else builder.emit(
-                        Full, (), {"value": 0.0, "dtype": a.type.dtype, "axes": a.type.axes}, loc=None)[0])
+            outs = [ct if ct is not None else _zeros(builder, a.type) for a, ct, on in zip(args, cts, mask) if on]
             vjp_fn = builder.finish(f"{fn.name}_vjp", outs)
             ref._vjp[mask] = FunctionRef(run_pipeline(vjp_fn, keep_traced=False).optimized)
     return ref._vjp[mask]
+
+
+def _jvp_ref(ref: FunctionRef, mask: tuple[bool, ...]) -> FunctionRef:
+    """The function ``(args..., tangents of the args in mask...) -> tangents of the float results``
+    (linear in the tangents; its transpose is :func:`_vjp_ref`), built on first use."""
+    if mask not in ref._jvp:
+        tangent_types = [t for t, on in zip(ref.arg_types, mask) if on]
+        float_results = [t for t in ref.result_types if differentiable(t)]
+
+        def build() -> Function:
+            vjp = _vjp_ref(ref, mask).function  # (x..., u...) -> J^T u
+            builder = Builder()
+            xs = [builder.add_arg(t) for t in ref.arg_types]
+            ts = [builder.add_arg(t) for t in tangent_types]
+            us = [_zeros(builder, t) for t in float_results]  # any point: J^T u is linear in u
+            active = [False] * len(xs) + [True] * len(us)
+            _, cts = vjp_block(builder, vjp.body, xs + us, ts, active)
+            outs = [ct if ct is not None else _zeros(builder, t) for ct, t in zip(cts[len(xs):], float_results)]
+            return run_pipeline(builder.finish(f"{ref.name}_jvp", outs), keep_traced=False).optimized
+
+        ref._jvp[mask] = FunctionRef(build, name=f"{ref.name}_jvp", result_types=float_results,
+                                     arg_types=tuple(ref.arg_types) + tuple(tangent_types), linear_from=len(ref.arg_types),
+                                     transpose=lambda: _vjp_ref(ref, mask))
+    return ref._jvp[mask]
+
+
+def _zeros(builder: Builder, t: TensorType):
+    return builder.emit(Full, (), {"value": 0.0, "dtype": t.dtype, "axes": t.axes}, loc=None)[0]
 
 
 # ------------------------------------------------------------------------------------------ batching
@@ -279,7 +317,7 @@ def _batch_rule(args, dims, *, fn: FunctionRef):
     ref, out_dims = entry
     if ref is not None:
         return named_call_p.bind(*args, fn=ref), list(out_dims)
-    return _sequential(args, dims, fn), [0] * len(fn.function.results)
+    return _sequential(args, dims, fn), [0] * len(fn.result_types)
 
 
 def _sequential(args, dims, fn: FunctionRef):
@@ -305,7 +343,8 @@ _lock = threading.Lock()
 
 
 def op_function(op_cls: type[Op], types: Sequence[TensorType], attrs) -> FunctionRef:
-    """The checked one-op function applying ``op_cls`` to arguments of ``types`` (cached)."""
+    """The checked one-op function applying ``op_cls`` to arguments of ``types`` (cached); this is
+    what :func:`named.core.bind` calls when an operand is a jax tracer (see :func:`call_function`)."""
     key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())), tuple(types))
     ref = _OP_FUNCTIONS.get(key)
     if ref is None:
@@ -320,6 +359,14 @@ def op_function(op_cls: type[Op], types: Sequence[TensorType], attrs) -> Functio
 
 
 def call_function(ref: FunctionRef, arrays: Sequence) -> list:
-    """Run ``ref`` on jax values (some of them tracers); returns the result arrays."""
+    """Run ``ref`` on jax values (some of them tracers); returns the result arrays.
+
+    >>> import jax, jax.numpy as jnp, named
+    >>> from named.dialect import BINARY_OPS, TensorType
+    >>> E = named.Axis("e", 2)
+    >>> add = op_function(BINARY_OPS["add"], [TensorType("f32", (E,))] * 2, {})
+    >>> jax.jit(lambda a: call_function(add, [a, a])[0])(jnp.ones(2)).tolist()
+    [2.0, 2.0]
+    """
     return ref(*arrays)
 
