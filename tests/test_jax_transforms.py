@@ -196,10 +196,17 @@ def test_sharded_compiled_function_under_jit_keeps_its_shardings(data):
 
 
 # ---------------------------------------------------------------------------------- optax loop
-def test_jit_optax_loop_over_a_compiled_loss_matches_the_named_step(data):
+@pytest.mark.parametrize("sharded", [False, True])
+def test_jit_optax_loop_over_a_compiled_loss_matches_the_named_step(data, sharded):
     x, w = data
     target = named.named(jnp.linspace(-1, 1, 8).reshape(4, 2), ("b", "h"))
-    loss = named.compile(lambda w, x, t: ((named.tanh(named.dot(x, w, axis="e")) - t) ** 2).mean())
+    options = {}
+    if sharded:  # data- and model-parallel on the 4x2 mesh, the batch arrays placed accordingly
+        mesh = named.partitioning.resolve_mesh(MESH)[0]
+        options = dict(axis_resources={"b": "data", "h": "model"}, mesh=MESH)
+        x = named.named(jax.device_put(x.array, NamedSharding(mesh, P("data"))), ("b", "e"))
+        target = named.named(jax.device_put(target.array, NamedSharding(mesh, P("data", "model"))), ("b", "h"))
+    loss = named.compile(lambda w, x, t: ((named.tanh(named.dot(x, w, axis="e")) - t) ** 2).mean(), **options)
     opt = optax.adamw(0.05)
 
     @jax.jit
@@ -208,7 +215,7 @@ def test_jit_optax_loop_over_a_compiled_loss_matches_the_named_step(data):
         updates, state = opt.update(g, state, w)
         return optax.apply_updates(w, updates), state, value
 
-    named_grad = named.compile(named.value_and_grad(lambda w, x, t: loss(w, x, t)))
+    named_grad = named.compile(named.value_and_grad(lambda w, x, t: loss(w, x, t)), **options)
     w1, s1, w2, s2 = w, opt.init(w), w, opt.init(w)
     for _ in range(5):
         w1, s1, v1 = jax_step(w1, s1)
