@@ -43,6 +43,14 @@ def test_zero_d_arrays_are_scalars():
         named.nn.one_hot(jnp.array([1, 2]), C)
 
 
+def test_seeds_may_be_zero_d_arrays_and_jax_values():
+    sample = lambda s: named.random.normal(named.random.key(s), (E,)).array  # noqa: E731
+    expected = [sample(7), sample(8)]
+    np.testing.assert_array_equal(sample(np.array(7)), expected[0])
+    np.testing.assert_array_equal(jax.jit(sample)(7), expected[0])
+    np.testing.assert_array_equal(jax.vmap(sample)(jnp.array([7, 8])), np.stack(expected))
+
+
 def test_jax_functions_on_traced_values_raise_a_tracer_error():
     with pytest.raises(named.TracerError, match="call_jax") as info:
         named.compile(lambda x: jnp.exp(x.array))(X)
