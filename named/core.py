@@ -18,6 +18,7 @@ from named.runtime import Executable, pjrt
 from .partitioning import eager_layout, eager_placement
 
 Scalar = (bool, int, float, complex, np.bool_, np.number)
+_ARRAY_IMPL = type(jnp.zeros(()))
 
 
 class Traced:
@@ -79,6 +80,25 @@ class Traced:
 
 
 pjrt.refuse_as_jax_value(Traced, Traced._refuse_jax)  # jnp.sin(x.array) inside @named.compile
+def jax_refusal(error: TypeError) -> TracerError | None:
+    """The TracerError for jax's TypeError on a value of a named trace (a ``Traced``, or a NamedArray
+    holding one, passed to a jax function), located at the user's line of the failing call; None for
+    any other error."""
+    text = str(error)
+    if isinstance(error, NamedError) or not ("named.core.Traced" in text or "Traced<" in text or
+                                              "named.core.NamedArray" in text):
+        return None
+    loc, tb = None, error.__traceback__
+    from named.compiler.tracer import _is_internal
+    from named.dialect import Location
+    while tb is not None:
+        if not _is_internal(tb.tb_frame.f_code.co_filename):
+            loc = Location(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return TracerError(
+        "a traced value inside @named.compile is not a jax array, so jax functions cannot take it (nor "
+        "its .array); run jax code on NamedArrays with named.call_jax(fn, *args), or use the named op "
+        f"(jax said: {text.splitlines()[0]})", loc=loc)
 
 
 def _check_axes(axes) -> tuple[Axis, ...]:
@@ -204,6 +224,8 @@ class NamedArray:
     def __repr__(self) -> str:
         if self.is_traced:
             return f"NamedArray(traced {self.array.value.type})"
+        if isinstance(self.array, jax.core.Tracer):  # inside a jax transformation
+            return f"NamedArray({format_axes(self.axes)}, {self.array!r})"
         return f"NamedArray({format_axes(self.axes)}, {dtype_name(self.array.dtype)},\n{np.asarray(self.array)!r})"
 
 
@@ -254,6 +276,8 @@ def _promotion_key(x) -> tuple[str, bool] | None:
                 else dtype_name(jnp.asarray(x).dtype), True)
     if isinstance(x, np.generic):
         return (dtype_name(x.dtype), False)
+    if isinstance(x, (np.ndarray, jax.Array)) and np.ndim(x) == 0:  # 0-d arrays act as scalars
+        return (dtype_name(jax.dtypes.canonicalize_dtype(x.dtype)), bool(getattr(x, "weak_type", False)))
     return None
 
 
@@ -286,6 +310,9 @@ def as_named(x, dtype: str | None = None) -> NamedArray:
         if dtype is None:
             dtype = result_dtype(x)
         builder = current_builder()
+        if isinstance(x, jax.core.Tracer):  # a 0-d value of a jax transformation
+            x = NamedArray._new(x.astype(to_numpy_dtype(dtype)), ())
+            return NamedArray._new(Traced(_value_of(builder, x)), ()) if builder is not None else x
         value = x.item() if hasattr(x, "item") else x
         if builder is not None:
             (v,) = builder.emit(Full, (), {"value": _python_scalar(value, dtype), "dtype": dtype, "axes": ()})
@@ -306,10 +333,25 @@ def _python_scalar(value, dtype: str):
     return float(np_value)
 
 
+_JAX_CAPTURES: dict[int, dict] = {}  # id(root builder) -> {id(tracer): (Value, tracer)}, see run_staged
+
+
 def _value_of(builder: Builder, x: NamedArray) -> Value:
     arr = x.array
     if type(arr) is Traced:
         return arr.value
+    if isinstance(arr, jax.core.Tracer):  # a value of a jax transformation, captured by traced code
+        root = builder
+        while root.parent is not None:
+            root = root.parent
+        captures = _JAX_CAPTURES.get(id(root))
+        if captures is None:
+            raise TracerError(f"a named.compile'd function uses an array {format_axes(x.axes)} that a jax "
+                              f"transformation is tracing without taking it as an argument; pass it in as an "
+                              f"argument", loc=user_location()).with_traceback(None)
+        if id(arr) not in captures:
+            captures[id(arr)] = (root.add_arg(x.type), arr)
+        return captures[id(arr)][0]
     # A concrete array captured by a traced function becomes a constant of the program.
     (v,) = builder.emit(Constant, (), {"value": np.asarray(arr), "axes": x.axes})
     return v
@@ -323,6 +365,12 @@ def bind(op_cls: type[Op], operands: Sequence[NamedArray], attrs: Mapping[str, A
         values = [_value_of(builder, x) for x in operands]
         results = builder.emit(op_cls, values, attrs, regions)
         return tuple(NamedArray._new(Traced(r), r.type.axes) for r in results)
+    for x in operands:  # a jax transformation (jit, grad, vmap, ...) is tracing this op
+        if type(x.array) is not _ARRAY_IMPL and isinstance(x.array, jax.core.Tracer):
+            from .interop.primitives import op_function
+            ref = op_function(op_cls, [x.type for x in operands], attrs or {})
+            outs = ref(*(x.array for x in operands))
+            return tuple(NamedArray._new(o, t.axes) for o, t in zip(outs, ref.result_types))
     return _run_eagerly(op_cls, operands, attrs or {})
 
 

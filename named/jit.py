@@ -22,7 +22,7 @@ from named.compiler.tracer import _state as _TRACE_STATE
 from named.dialect import Axis, AxisError, Full, NamedError, TensorType, dtype_name
 from named.runtime import Executable, pjrt
 
-from .core import NamedArray, Traced, _value_of
+from .core import NamedArray, Traced, _value_of, jax_refusal
 from .partitioning import _state as _CONTEXT_STATE
 from .partitioning import (check_mesh, current_mapping_entry, current_mesh, normalize_resources,
                            resolve_mesh)
@@ -74,7 +74,7 @@ def _leaf_signature(x):
 class _Entry:
     """One compiled signature: its executable, stages and how to rebuild the outputs."""
 
-    __slots__ = ("executable", "in_treedef", "out_treedef", "stages", "jax_mesh")
+    __slots__ = ("executable", "in_treedef", "out_treedef", "stages", "jax_mesh", "jax_ref")
 
     def __init__(self, stages: Stages, in_treedef, out_treedef, jax_mesh):
         self.stages = stages
@@ -82,6 +82,15 @@ class _Entry:
         self.out_treedef = out_treedef
         self.jax_mesh = jax_mesh
         self.executable = None
+        self.jax_ref = None
+
+    def jax_call(self, leaves):
+        """Run the program on jax values some of which are tracers: one ``named_call`` whose body
+        is this program's own lowering (see :mod:`named.interop.primitives`)."""
+        from .interop.primitives import FunctionRef
+        if self.jax_ref is None:
+            self.jax_ref = FunctionRef(self.stages.optimized, self.stages.partitioned, self.jax_mesh)
+        return _tree_unflatten(self.out_treedef, self.jax_ref(*leaves))
 
     def compiled(self) -> Executable:
         if self.executable is None:
@@ -124,6 +133,8 @@ class CompiledFunction:
         hand back the executable only when the arguments needed no re-placing (then every later
         call with this signature is safe to run without Python checks)."""
         entry, leaves = self._entry(args, kwargs)
+        if _has_tracer(leaves):  # under a jax transformation: one named_call of the whole program
+            return entry.jax_call(leaves), None, False
         executable = entry.compiled()
         reusable = executable.accepts_as_is(leaves)
         result = _tree_unflatten(entry.out_treedef, executable(leaves))
@@ -144,6 +155,8 @@ class CompiledFunction:
         elif current_builder() is not None:  # called from traced code: inline
             return self.fn(*args, **kwargs)
         entry, leaves = self._entry(args, kwargs)
+        if _has_tracer(leaves):
+            return entry.jax_call(leaves)
         outs = entry.compiled()(leaves)
         return _tree_unflatten(entry.out_treedef, outs)
 
@@ -208,7 +221,13 @@ class CompiledFunction:
         traced = [self._trace_arg(builder, leaf, path) for leaf, path in zip(leaves, paths)]
         args2, kwargs2 = _tree_unflatten(treedef, traced)
         with tracing(builder):
-            out = self.fn(*args2, **kwargs2, **dict(statics))
+            try:
+                out = self.fn(*args2, **kwargs2, **dict(statics))
+            except TypeError as e:  # jax code given a traced value: say so, and what to use instead
+                refusal = jax_refusal(e)
+                if refusal is None:
+                    raise
+                raise refusal.with_traceback(None) from None
             out_leaves, out_treedef = _tree_flatten(out, is_leaf=_is_node_leaf)
             results = [self._result_value(builder, leaf, i) for i, leaf in enumerate(out_leaves)]
         # Every result comes back as a NamedArray (Python scalars as 0-axis ones).
@@ -262,6 +281,10 @@ class CompiledFunction:
     @property
     def cache_size(self) -> int:
         return len(self._cache)
+
+
+def _has_tracer(leaves) -> bool:
+    return any(type(x) is not _ARRAY and isinstance(x, jax.core.Tracer) for x in leaves)
 
 
 def _describe(fn, path: str) -> str:
@@ -320,6 +343,8 @@ class Compiled:
                 f"  compiled for ({', '.join(map(str, expected))})\n  called with  ({', '.join(map(str, got))})\n"
                 f"lower() again for these arguments, or call the named.compile'd function, which compiles "
                 f"once per signature", loc=user_location()).with_traceback(None)
+        if _has_tracer(leaves):
+            return self._entry.jax_call(leaves)
         return _tree_unflatten(self._entry.out_treedef, self._executable(leaves))
 
 

@@ -170,3 +170,43 @@ def function_signature(fn: "func.FuncOp") -> tuple[list, list]:
     """(argument types, result types) of a ``func.func``."""
     ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
     return list(ftype.inputs), list(ftype.results)
+# ------------------------------------------------------------------- embedding into a jax-built module
+def embed_in_jax_module(jax_ctx, text: str, name: str, args) -> list:
+    """Inside a jax lowering rule (``jax_ctx`` is jax's rule context): parse our lowered module
+    ``text`` into jax's MLIR context, merge its functions into jax's module as private functions,
+    and emit a ``func.call`` of its ``main`` on ``args``; returns the call's results.
+
+    A module partitioned over a mesh keeps its Shardy shardings when jax lowers for as many devices:
+    they are rewritten to name the mesh inline (as jax's own shardings do; jax then lifts identical
+    inline meshes into one ``sdy.mesh``). Otherwise (jax lowers for one device) they are dropped
+    and jax's own sharding propagation decides.
+    """
+    from jax.interpreters import mlir as jax_mlir
+
+    mc = jax_ctx.module_context
+    if "sdy.mesh @mesh = " in text:
+        line = next(ln for ln in text.splitlines() if ln.lstrip().startswith("sdy.mesh @mesh = "))
+        mesh_attr = line.split("=", 1)[1].strip().split(" loc(")[0]
+        size = 1
+        for part in mesh_attr.strip("<[]>").split(","):
+            size *= int(part.split("=")[1])
+        text = text.replace(line, "")
+        if getattr(mc.axis_context, "num_devices", 1) == size:
+            text = text.replace("<@mesh,", f"<mesh{mesh_attr},")
+        else:
+            text = _strip_sharding_text(text)
+    with mc.context, ir.Location.unknown(mc.context):
+        src = ir.Module.parse(text)
+        fname = jax_mlir.merge_mlir_modules(mc.module, name, src, dst_symtab=mc.symbol_table)
+        callee = mc.symbol_table[fname]
+        result_types = list(ir.FunctionType(ir.TypeAttr(callee.attributes["function_type"]).value).results)
+        call = func.CallOp(result_types, ir.FlatSymbolRefAttr.get(fname), list(args))
+        return list(call.results)
+
+
+def _strip_sharding_text(text: str) -> str:
+    """``text`` without Shardy annotations: argument/result shardings and sharding constraints."""
+    import re
+    text = re.sub(r" \{sdy\.sharding = #sdy\.sharding<@mesh, \[[^>]*\]>\}", "", text)
+    return re.sub(r"sdy\.sharding_constraint (%[\w#]+) <@mesh, \[[^>]*\]> : (tensor<[^>]*>)",
+                  r"stablehlo.convert \1 : \2", text)
