@@ -17,7 +17,8 @@ import numpy as np
 import named
 
 SIZES = {"a": 4, "b": 2, "c": 3}
-MAPPING = {"a": "data", "b": "model"}
+MAPPINGS = ({"a": "data", "b": "model"}, {"a": "model"}, {"b": "model"}, {"a": "data"},
+            {"a": "model", "b": None, "c": None})
 MESH = {"data": 4, "model": 2}
 DTYPES = ("f32", "bf16", "f16", "i32", "bool", "c64")
 NP_DTYPES = {"f32": np.float32, "bf16": jnp.bfloat16, "f16": np.float16, "i32": np.int32, "bool": np.bool_,
@@ -87,7 +88,7 @@ def draw_program(draw, st, max_steps: int = 5):
             steps.append(("transpose", i, draw(st.integers(0, 5))))
         else:
             steps.append(("astype", i, draw(st.sampled_from(DTYPES))))
-    return inputs, steps
+    return inputs, steps, draw(st.integers(0, len(MAPPINGS) - 1))
 
 
 def input_data(inputs):
@@ -121,7 +122,7 @@ def _align(data, names, target):
 
 def run_reference(program, data):
     """Run the program with jax.numpy: (list of (array, names)) for every value; raises Skip."""
-    inputs, steps = program
+    inputs, steps = program[:2]
     values = [(jnp.asarray(d), names) for d, (names, _, _) in zip(data, inputs)]
     plan = []
     for step in steps:
@@ -196,7 +197,7 @@ def _perm(n, k):
 
 def run_named(program, args, plan):
     """Run the program with named ops on NamedArrays ``args``; the results of every valid step."""
-    inputs, steps = program
+    inputs, steps = program[:2]
     values = list(args)
     for step, ok in zip(steps, plan):
         if not ok:
@@ -265,7 +266,8 @@ def check_program(program, modes=("eager", "compiled", "sharded")):
     if "compiled" in modes:
         results["compiled"] = named.compile(fn)(*args)
     if "sharded" in modes:
-        results["sharded"] = named.compile(fn, axis_resources=MAPPING, mesh=MESH)(*args)
+        mapping = MAPPINGS[program[2] if len(program) > 2 else 0]
+        results["sharded"] = named.compile(fn, axis_resources=mapping, mesh=MESH)(*args)
     for mode, outs in results.items():
         for k, (out, (ref, names)) in enumerate(zip(outs, ref_values[n_in:])):
             assert_same(out, ref, names, f"{mode} value #{k} of {program}")
@@ -292,9 +294,10 @@ def draw_grad_program(draw, st):
             steps)
 
 
-def check_gradient(program, compiled: bool):
+def check_gradient(program, mode: str):
+    """named.grad of the program's sum (``mode``: eager, compiled or sharded) against jax.grad."""
     rng = np.random.default_rng(0)
-    inputs, steps = program
+    inputs, steps = program[:2]
     data = [np.asarray(rng.uniform(0.5, 1.5, tuple(SIZES[n] for n in names)), np.float32)
             for names, _, _ in inputs]
     plan = [True] * len(steps)
@@ -309,6 +312,11 @@ def check_gradient(program, compiled: bool):
     expected = jax.grad(ref_loss, argnums=(0, 1))(*[jnp.asarray(d) for d in data])
     args = [named.named(jnp.asarray(d), names) for d, (names, _, _) in zip(data, inputs)]
     grad_fn = named.grad(named_loss, argnums=(0, 1))
-    got = named.compile(grad_fn)(*args) if compiled else grad_fn(*args)
+    if mode == "eager":
+        got = grad_fn(*args)
+    elif mode == "compiled":
+        got = named.compile(grad_fn)(*args)
+    else:
+        got = named.compile(grad_fn, axis_resources=MAPPINGS[0], mesh=MESH)(*args)
     for g, e, (names, _, _) in zip(got, expected, inputs):
         assert_same(g, e, names, f"gradient of {program}")

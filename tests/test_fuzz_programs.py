@@ -30,9 +30,9 @@ def test_random_programs_match_jax_numpy(program):
 
 
 @settings(FAST, max_examples=fp.fuzz_examples(6))
-@given(grad_programs(), st.booleans())
-def test_random_gradients_match_jax_grad(program, compiled):
-    fp.check_gradient(program, compiled)
+@given(grad_programs(), st.sampled_from(("eager", "compiled", "sharded")))
+def test_random_gradients_match_jax_grad(program, mode):
+    fp.check_gradient(program, mode)
 
 
 def test_known_programs():
