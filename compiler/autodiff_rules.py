@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from named.dialect import (BINARY_OPS, REDUCE_OPS, UNARY_OPS, ArgMax, ArgMin, Broadcast, Compare, Convert, Dot,
+from named.dialect import (BINARY_OPS, REDUCE_OPS, UNARY_OPS, ArgMax, ArgMin, BitcastConvert, Broadcast, Compare, Convert, Dot,
                            Rename, Reshape, Select, ShardingConstraint, Transpose)
 
 from .autodiff import VJPContext, differentiable, register_vjp, zero_rule
@@ -130,7 +130,7 @@ for _name, _formula in _BINARY.items():
     register_vjp(BINARY_OPS[_name], _binary_rule(_formula))
 for _name in _BINARY_ZERO:
     register_vjp(BINARY_OPS[_name], zero_rule)
-for _cls in (Compare, ArgMax, ArgMin, REDUCE_OPS["and"], REDUCE_OPS["or"]):
+for _cls in (Compare, ArgMax, ArgMin, REDUCE_OPS["and"], REDUCE_OPS["or"], BitcastConvert):
     register_vjp(_cls, zero_rule)
 
 

@@ -150,7 +150,12 @@ class _Partitioner:
     def _inner_type(self, t: TensorType, where: str) -> TensorType:
         if self.inner is None:
             return t.unsharded()
-        return sharding_of(t.unsharded(), self.inner, self.mesh, where)
+        table = self.inner
+        if any(a.size == 1 and a.name in table for a in t.axes):
+            # A size-1 axis (what integer indexing leaves before dropping it) cannot be split: an
+            # intermediate keeps it replicated instead of failing on an axis the user never wrote.
+            table = {n: r for n, r in table.items() if t.axis(n) is None or t.axis(n).size != 1}
+        return sharding_of(t.unsharded(), table, self.mesh, where)
 
 
 def _walk_op(op):

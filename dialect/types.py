@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -44,7 +45,7 @@ class Axis:
 
 # Words the IR text reserves; axis names equal to one are printed quoted.
 RESERVED_WORDS = frozenset({"true", "false", "none", "inf", "nan", "func", "return", "yield", "loc",
-                            "array", "on", "mesh"})
+                            "array", "on", "mesh", "complex"})
 
 
 def format_axis_name(name: str) -> str:
@@ -77,7 +78,9 @@ def dtype_name(dtype: object) -> str:
     if isinstance(dtype, str) and dtype in _DTYPES:
         return dtype
     try:
-        return _NAMES[np.dtype(dtype)]
+        with warnings.catch_warnings():  # numpy deprecates some aliases ("a"); they are refused anyway
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return _NAMES[np.dtype(dtype)]
     except (KeyError, TypeError) as e:
         raise TypeError(f"unsupported dtype {dtype!r}; supported: {', '.join(_DTYPES)}") from e
 
@@ -146,6 +149,7 @@ Sharding = tuple[tuple[str, ...], ...]
 
 
 # -------------------------------------------------------------------------------------------- tensors
+_MAX_ELEMENTS = 2 ** 59  # below this, no dtype (at most 16 bytes) reaches 2**63 bytes
 @dataclass(frozen=True, slots=True)
 class TensorType:
     """The type of an IR value: a dtype and ordered named axes, plus its sharding once partitioned.
@@ -159,10 +163,15 @@ class TensorType:
 
     def __post_init__(self):
         seen = set()
+        elements = 1
         for a in self.axes:
             if a.name in seen:
                 raise AxisError(f"duplicate axis {a.name!r} in {format_axes(self.axes)}")
             seen.add(a.name)
+            elements *= a.size
+        if elements >= _MAX_ELEMENTS and elements * getattr(_DTYPES.get(self.dtype), "itemsize", 16) >= 2 ** 63:
+            raise AxisError(f"a {self.dtype} array with axes {format_axes(self.axes)} has {elements} elements, "
+                            f"more bytes than a 64-bit size can hold; XLA cannot represent it")
         if self.sharding is not None and len(self.sharding) != len(self.axes):
             raise ShardingError(f"sharding {self.sharding} does not match axes {format_axes(self.axes)}")
 

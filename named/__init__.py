@@ -47,6 +47,7 @@ from .control import cond, fold, scan, while_loop  # noqa: E402,F401
 from . import methods as _methods  # noqa: E402,F401  (operators and methods on NamedArray)
 from . import extend  # noqa: E402,F401  (defining ops, lowerings and passes)
 from .interop import call_jax, jax_function  # noqa: E402,F401  (JAX code inside named programs)
+from .caches import cache_limits, clear_caches, set_cache_limits  # noqa: E402,F401  (bounded executable caches)
 
 from ._traceback import install as _install_traceback_filter  # noqa: E402
 

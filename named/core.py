@@ -15,6 +15,8 @@ from named.dialect import (Axis, AxisError, Constant, Full, NamedError, Op, Tens
                            attr_key, dtype_name, format_axes, to_numpy_dtype)
 from named.runtime import Executable, pjrt
 
+from ._canonical import canonical_dtype, canonical_host_array, python_scalar_dtype, x64_enabled
+from .caches import LRUCache, eager_limit
 from .partitioning import eager_layout, eager_placement
 
 Scalar = (bool, int, float, complex, np.bool_, np.number)
@@ -101,6 +103,18 @@ def jax_refusal(error: TypeError) -> TracerError | None:
         f"(jax said: {text.splitlines()[0]})", loc=loc)
 
 
+_JAX_ARRAY = type(jnp.zeros(()))
+_HOST_DATA = (np.ndarray, np.generic, list, tuple, bool, int, float, complex)
+
+
+def _host_to_jax(array):
+    try:
+        return jnp.asarray(array)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise TypeError(f"NamedArray: `array` must be a jax.Array, a NumPy array or (nested, rectangular) "
+                        f"lists of numbers; got {type(array).__name__} ({e})") from None
+
+
 def _check_axes(axes) -> tuple[Axis, ...]:
     axes = tuple(axes)
     for a in axes:
@@ -128,6 +142,8 @@ class NamedArray:
 
     def __init__(self, array: Any, axes: Sequence[Axis]):
         axes = _check_axes(axes)
+        if isinstance(array, _HOST_DATA):  # host data is placed now, in jax's canonical dtype
+            array = _host_to_jax(array)
         shape = tuple(getattr(array, "shape", np.shape(array)))
         if shape != tuple(a.size for a in axes):
             raise AxisError(f"array of shape {shape} does not match axes {format_axes(axes)}")
@@ -148,7 +164,10 @@ class NamedArray:
 
     @property
     def dtype(self) -> np.dtype:
-        return self.array.dtype
+        arr = self.array
+        if type(arr) is _JAX_ARRAY or type(arr) is Traced:
+            return arr.dtype
+        return canonical_dtype(arr.dtype)  # NumPy data (e.g. from a tree_map) reads as jax would place it
 
     @property
     def ndim(self) -> int:
@@ -164,7 +183,7 @@ class NamedArray:
 
     @property
     def type(self) -> TensorType:
-        return TensorType(dtype_name(self.array.dtype), self.axes)
+        return TensorType(dtype_name(self.dtype), self.axes)
 
     @property
     def is_traced(self) -> bool:
@@ -242,6 +261,8 @@ jax.tree_util.register_pytree_node(NamedArray, _flatten, _unflatten)
 
 def resolve_axis(x: NamedArray, axis) -> Axis:
     """The axis of ``x`` named by ``axis`` (a name or an Axis, whose size must agree)."""
+    if not isinstance(axis, (str, Axis)):
+        raise TypeError(f"an axis must be given by name (str) or as a named.Axis, got {_describe_value(axis)}")
     name = axis.name if isinstance(axis, Axis) else axis
     for a in x.axes:
         if a.name == name:
@@ -255,8 +276,16 @@ def resolve_axis(x: NamedArray, axis) -> Axis:
 def axis_names(axis) -> tuple[str, ...]:
     """Names from an axis selection: a name, an Axis, or a sequence of those."""
     if isinstance(axis, (str, Axis)):
-        axis = (axis,)
+        return (axis.name if isinstance(axis, Axis) else axis,)
+    if not isinstance(axis, (tuple, list)) or not all(isinstance(a, (str, Axis)) for a in axis):
+        raise TypeError(f"`axis` must be an axis name, a named.Axis or a tuple/list of them, got "
+                        f"{_describe_value(axis)}")
     return tuple(a.name if isinstance(a, Axis) else a for a in axis)
+
+
+def _describe_value(x) -> str:
+    text = repr(x)
+    return f"{type(x).__name__} {text[:60] + '...' if len(text) > 60 else text}"
 
 
 # ------------------------------------------------------------------------------------- dtype promotion
@@ -268,33 +297,50 @@ def _promotion_key(x) -> tuple[str, bool] | None:
     if isinstance(x, NamedArray):
         arr = x.array
         weak = arr.weak if type(arr) is Traced else bool(getattr(arr, "weak_type", False))
-        return (dtype_name(arr.dtype), weak)
+        return (dtype_name(x.dtype), weak)
     if isinstance(x, (bool, np.bool_)):
         return ("bool", True)
     if isinstance(x, (int, float, complex)):
-        return ({int: "i32", float: "f32", complex: "c64"}[type(x)] if type(x) in (int, float, complex)
+        return (python_scalar_dtype(type(x)) if type(x) in (int, float, complex)
                 else dtype_name(jnp.asarray(x).dtype), True)
     if isinstance(x, np.generic):
-        return (dtype_name(x.dtype), False)
+        return (dtype_name(canonical_dtype(x.dtype)), False)
     if isinstance(x, (np.ndarray, jax.Array)) and np.ndim(x) == 0:  # 0-d arrays act as scalars
-        return (dtype_name(jax.dtypes.canonicalize_dtype(x.dtype)), bool(getattr(x, "weak_type", False)))
-    return None
+        return (dtype_name(canonical_dtype(x.dtype)), bool(getattr(x, "weak_type", False)))
+    if x is None:
+        return None
+    return _promotion_key(as_named(x))  # anything else is refused with a typed error
 
 
 def result_dtype(*operands) -> str:
     """The dtype jax.numpy would give an op on these operands (Python scalars are weakly typed)."""
-    key = tuple(_promotion_key(x) for x in operands)
+    return result_type_weak(*operands)[0]
+
+
+def result_type_weak(*operands) -> tuple[str, bool]:
+    """``(dtype, weak)``: the dtype jax.numpy gives an elementwise op on these operands, and whether
+    the result is weakly typed (``int32 + 0.5`` is a weak f32, so adding an f16 array gives f16)."""
+    key = (x64_enabled(),) + tuple(_promotion_key(x) for x in operands)
     out = _promotion_cache.get(key)
     if out is None:
         parts = []
-        for k in key:
+        for k in key[1:]:
             if k is None:
                 continue
             dtype, weak = k
             np_dtype = to_numpy_dtype(dtype)
             parts.append(_WEAK_STANDIN[np_dtype.kind] if weak else np_dtype)
-        out = _promotion_cache[key] = dtype_name(jnp.result_type(*parts))
+        dtype, weak = jax.dtypes.result_type(*parts, return_weak_type_flag=True)
+        out = _promotion_cache[key] = (dtype_name(dtype), bool(weak))
     return out
+
+
+def is_weak(x) -> bool:
+    """Whether ``x`` is weakly typed as jax means it (a Python scalar, or a value computed only from them)."""
+    if isinstance(x, NamedArray):
+        arr = x.array
+        return arr.weak if type(arr) is Traced else bool(getattr(arr, "weak_type", False))
+    return type(x) in (int, float, complex)
 
 
 # --------------------------------------------------------------------------------------------- binding
@@ -314,20 +360,33 @@ def as_named(x, dtype: str | None = None) -> NamedArray:
             x = NamedArray._new(x.astype(to_numpy_dtype(dtype)), ())
             return NamedArray._new(Traced(_value_of(builder, x)), ()) if builder is not None else x
         value = x.item() if hasattr(x, "item") else x
+        scalar = _python_scalar(value, dtype)
         if builder is not None:
-            (v,) = builder.emit(Full, (), {"value": _python_scalar(value, dtype), "dtype": dtype, "axes": ()})
+            (v,) = builder.emit(Full, (), {"value": scalar, "dtype": dtype, "axes": ()})
             return NamedArray._new(Traced(v, weak=weak), ())
+        if weak:  # a weakly typed 0-axis array, as jax makes from a Python scalar
+            return NamedArray._new(jnp.asarray(value), ())
         return NamedArray._new(jnp.asarray(value, to_numpy_dtype(dtype)), ())
     if isinstance(x, Traced):
         raise TypeError("a traced jax value must be wrapped in a NamedArray")
-    shape = np.shape(x)
+    if not isinstance(x, (np.ndarray, jax.Array, list, tuple)) or (
+            isinstance(x, np.ndarray) and x.dtype.kind not in "biufc"):
+        raise TypeError(f"expected a NamedArray or a number, got {_describe_value(x)}").with_traceback(None)
+    try:
+        shape = np.shape(x)
+    except ValueError:
+        raise TypeError(f"expected a NamedArray or a number, got a ragged {type(x).__name__}") from None
     raise AxisError(f"an unnamed array of shape {shape} cannot be used here; give its axes names with "
                     f"named.named(array, ({', '.join(repr('axis' + str(i)) for i in range(len(shape)))}))",
                     loc=user_location()).with_traceback(None)
 
 
 def _python_scalar(value, dtype: str):
-    np_value = np.asarray(value, dtype=to_numpy_dtype(dtype)).item()
+    try:
+        with np.errstate(all="ignore"):
+            np_value = np.asarray(value, dtype=to_numpy_dtype(dtype)).item()
+    except (OverflowError, ValueError, TypeError):
+        raise ValueError(f"the number {value!r} does not fit the dtype {dtype} it is used with") from None
     if isinstance(np_value, (bool, int, float, complex)):
         return np_value
     return float(np_value)
@@ -353,29 +412,31 @@ def _value_of(builder: Builder, x: NamedArray) -> Value:
             captures[id(arr)] = (root.add_arg(x.type), arr)
         return captures[id(arr)][0]
     # A concrete array captured by a traced function becomes a constant of the program.
-    (v,) = builder.emit(Constant, (), {"value": np.asarray(arr), "axes": x.axes})
+    (v,) = builder.emit(Constant, (), {"value": canonical_host_array(arr), "axes": x.axes})
     return v
 
 
 def bind(op_cls: type[Op], operands: Sequence[NamedArray], attrs: Mapping[str, Any] | None = None,
-         regions=()) -> tuple[NamedArray, ...]:
-    """Apply ``op_cls`` to NamedArray operands: record it while tracing, or run it eagerly."""
+         regions=(), *, weak: bool = False) -> tuple[NamedArray, ...]:
+    """Apply ``op_cls`` to NamedArray operands: record it while tracing, or run it eagerly.
+    ``weak`` marks the results weakly typed (see :func:`result_type_weak`)."""
     builder = current_builder()
     if builder is not None:
         values = [_value_of(builder, x) for x in operands]
         results = builder.emit(op_cls, values, attrs, regions)
-        return tuple(NamedArray._new(Traced(r), r.type.axes) for r in results)
+        return tuple(NamedArray._new(Traced(r, weak), r.type.axes) for r in results)
     for x in operands:  # a jax transformation (jit, grad, vmap, ...) is tracing this op
         if type(x.array) is not _ARRAY_IMPL and isinstance(x.array, jax.core.Tracer):
             from .interop.primitives import op_function
             ref = op_function(op_cls, [x.type for x in operands], attrs or {})
             outs = ref(*(x.array for x in operands))
             return tuple(NamedArray._new(o, t.axes) for o, t in zip(outs, ref.result_types))
-    return _run_eagerly(op_cls, operands, attrs or {})
+    return _run_eagerly(op_cls, operands, attrs or {}, weak)
 
 
-def bind1(op_cls: type[Op], operands: Sequence[NamedArray], attrs: Mapping[str, Any] | None = None) -> NamedArray:
-    return bind(op_cls, operands, attrs)[0]
+def bind1(op_cls: type[Op], operands: Sequence[NamedArray], attrs: Mapping[str, Any] | None = None,
+          *, weak: bool = False) -> NamedArray:
+    return bind(op_cls, operands, attrs, weak=weak)[0]
 
 
 class EagerEntry:
@@ -386,30 +447,31 @@ class EagerEntry:
         self.result_axes = result_axes
 
 
-_EAGER: dict[tuple, EagerEntry] = {}
+_EAGER = LRUCache(eager_limit)  # bounded: each entry holds a loaded executable
 
 
-def _run_eagerly(op_cls, operands, attrs) -> tuple[NamedArray, ...]:
-    types = tuple((x.axes, x.array.dtype) for x in operands)
+def _run_eagerly(op_cls, operands, attrs, weak: bool = False) -> tuple[NamedArray, ...]:
+    types = tuple((x.axes, x.array.dtype if type(x.array) is _JAX_ARRAY else x.dtype) for x in operands)
     placement = eager_placement(operands)  # None unless an operand is split over a mesh
-    key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())), types, placement)
+    key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())), types, placement, weak)
     entry = _EAGER.get(key)
     if entry is None:
-        entry = _EAGER[key] = _compile_eager(op_cls, operands, attrs, placement)
+        entry = _EAGER[key] = _compile_eager(op_cls, operands, attrs, placement, weak)
     outs = entry.executable([x.array for x in operands])
     return tuple(NamedArray._new(o, axes) for o, axes in zip(outs, entry.result_axes))
 
 
-def _compile_eager(op_cls, operands, attrs, placement=None) -> EagerEntry:
+def _compile_eager(op_cls, operands, attrs, placement=None, weak: bool = False) -> EagerEntry:
     builder = Builder()
-    args = [builder.add_arg(TensorType(dtype_name(x.array.dtype), x.axes)) for x in operands]
+    args = [builder.add_arg(x.type) for x in operands]
     results = builder.emit(op_cls, args, attrs, loc=user_location())
     fn = builder.finish(op_cls.name.replace(".", "_"), results)
     jax_mesh, ir_mesh, mapping = eager_layout(fn, placement)
     stages = run_pipeline(fn, mesh=ir_mesh, mapping=mapping, builtin_passes=False, keep_traced=False,
                           traced=True)
     module = lower_function(stages.partitioned)
-    executable = Executable(module_text(module), stages.partitioned, mesh=jax_mesh)
+    executable = Executable(module_text(module), stages.partitioned, mesh=jax_mesh,
+                            result_weak=(weak,) * len(results) if weak else None)
     return EagerEntry(executable, tuple(r.type.axes for r in results))
 
 
@@ -417,5 +479,5 @@ def eager_cache_size() -> int:
     return len(_EAGER)
 
 
-__all__ = ["NamedArray", "Traced", "bind", "bind1", "as_named", "result_dtype", "resolve_axis", "axis_names",
+__all__ = ["NamedArray", "Traced", "bind", "bind1", "as_named", "result_dtype", "result_type_weak", "is_weak", "resolve_axis", "axis_names",
            "NamedError"]

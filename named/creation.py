@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from named.dialect import Axis, AxisError, Full, Iota, dtype_name, to_numpy_dtype
+from named.dialect.ops.creation import fill_problem
 
-from .core import NamedArray, Traced, bind1, result_dtype
+from .core import NamedArray, Traced, _host_to_jax, as_named, bind1, result_dtype
 from . import ops
 
 __all__ = ["make_axes", "named", "zeros", "ones", "full", "arange", "linspace", "zeros_like", "ones_like",
@@ -27,6 +28,9 @@ def _as_axes(axes) -> tuple[Axis, ...]:
         return (axes,)
     if isinstance(axes, dict):
         return tuple(Axis(n, s) for n, s in axes.items())
+    if not isinstance(axes, (tuple, list)):
+        raise TypeError(f"`axes` must be a named.Axis, a tuple/list of them or a dict of sizes, got "
+                        f"{type(axes).__name__} {axes!r:.60}")
     axes = tuple(axes)
     for a in axes:
         if not isinstance(a, Axis):
@@ -46,7 +50,7 @@ def named(array, axes) -> NamedArray:
     if isinstance(axes, (str, Axis)):
         axes = (axes,)
     if not isinstance(array, (jax.Array, Traced)):
-        array = jnp.asarray(array)
+        array = _host_to_jax(array)
     shape = tuple(array.shape)
     axes = tuple(axes)
     if len(axes) != len(shape):
@@ -68,8 +72,20 @@ def named(array, axes) -> NamedArray:
 def full(axes, fill_value, dtype=None) -> NamedArray:
     """An array with the given axes, every element ``fill_value``."""
     axes = _as_axes(axes)
+    if isinstance(fill_value, (np.ndarray, jax.Array)) and np.ndim(fill_value) == 0 and not isinstance(
+            fill_value, Traced):
+        fill_value = fill_value.item()
+    if isinstance(fill_value, np.generic) or (isinstance(fill_value, NamedArray) and not fill_value.axes):
+        fill_value = fill_value.item()  # a traced 0-axis NamedArray raises TracerError here
+    if not isinstance(fill_value, (bool, int, float, complex)):
+        raise TypeError(f"full: `fill_value` must be a Python or NumPy number (or a concrete 0-d array), got "
+                        f"{type(fill_value).__name__}; use named.broadcast_to for a NamedArray")
     dtype = dtype_name(dtype) if dtype is not None else result_dtype(fill_value)
-    value = np.asarray(fill_value, dtype=to_numpy_dtype(dtype)).item()
+    problem = fill_problem(fill_value, dtype)
+    if problem:
+        raise ValueError(f"full: `fill_value` {fill_value!r} {problem}")
+    with np.errstate(all="ignore"):
+        value = np.asarray(fill_value, dtype=to_numpy_dtype(dtype)).item()
     if not isinstance(value, (bool, int, float, complex)):  # bf16 and friends come back as numpy scalars
         value = float(value)
     return bind1(Full, (), {"value": value, "dtype": dtype, "axes": axes})
@@ -84,14 +100,23 @@ def ones(axes, dtype="f32") -> NamedArray:
 
 
 def full_like(x: NamedArray, fill_value, dtype=None) -> NamedArray:
+    """An array with ``x``'s axes (and dtype unless given), every element ``fill_value``.
+
+    >>> import named
+    >>> named.full_like(named.zeros(named.make_axes(a=2)), 7).shape
+    {'a': 2}
+    """
+    x = as_named(x)
     return full(x.axes, fill_value, dtype if dtype is not None else x.dtype)
 
 
 def zeros_like(x: NamedArray, dtype=None) -> NamedArray:
+    """Zeros with ``x``'s axes and dtype (``dtype`` overrides it)."""
     return full_like(x, 0, dtype)
 
 
 def ones_like(x: NamedArray, dtype=None) -> NamedArray:
+    """Ones with ``x``'s axes and dtype (``dtype`` overrides it)."""
     return full_like(x, 1, dtype)
 
 

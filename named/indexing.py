@@ -44,14 +44,18 @@ class dslice:
 
     def __init__(self, start, length):
         size = length.size if isinstance(length, Axis) else length
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 0 <= size < 2 ** 63:
             raise TypeError(f"dslice length must be a non-negative int or an Axis, got {length!r}")
+        if isinstance(start, (int, np.integer)) and not -2 ** 63 <= start < 2 ** 63:
+            raise ValueError(f"dslice start {start} does not fit in 64 bits")
         self.start = start
         self.size = int(size)
 
     @staticmethod
     def block(idx, size: int) -> "dslice":
         """The ``idx``-th block of ``size`` elements: ``dslice(idx * size, size)``."""
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            raise TypeError(f"dblock: `size` must be an int, got {type(size).__name__}")
         return dslice(idx * size if isinstance(idx, (int, np.integer)) else ops.multiply(idx, size), size)
 
     def to_slice(self) -> builtins.slice:
@@ -363,6 +367,9 @@ def updated_slice(array: NamedArray, start: Mapping, update) -> NamedArray:
         raise _fail(f"updated_slice: the update {format_axes(update.axes)} has axes {format_axes(extra)} that "
                     f"the array {format_axes(x.axes)} lacks")
     names, starts = [], []
+    if not isinstance(start, Mapping):
+        raise TypeError(f"updated_slice: `start` must be a dict {{axis: int or 0-axis NamedArray}}, got "
+                        f"{type(start).__name__} {start!r:.60}")
     for key, s in start.items():
         ax = resolve_axis(x, key)
         i = _int(s)

@@ -22,6 +22,8 @@ from named.compiler.tracer import _state as _TRACE_STATE
 from named.dialect import Axis, AxisError, Full, NamedError, TensorType, dtype_name
 from named.runtime import Executable, pjrt
 
+from ._canonical import canonical_name, python_scalar_dtype, x64_enabled
+from .caches import LRUCache, compiled_limit
 from .core import NamedArray, Traced, _value_of, jax_refusal
 from .partitioning import _state as _CONTEXT_STATE
 from .partitioning import (check_mesh, current_mapping_entry, current_mesh, normalize_resources,
@@ -68,15 +70,18 @@ def _leaf_signature(x):
         return t
     if isinstance(x, (np.ndarray, np.generic, jax.Array)):
         return (x.dtype, np.shape(x))
+    if isinstance(x, NamedArray):  # host-backed (e.g. after a tree_map to NumPy): its canonical dtype
+        return (x.dtype, x.axes)
     return (t, id(x))
 
 
 class _Entry:
     """One compiled signature: its executable, stages and how to rebuild the outputs."""
 
-    __slots__ = ("executable", "in_treedef", "out_treedef", "stages", "jax_mesh", "jax_ref")
+    __slots__ = ("executable", "in_treedef", "out_treedef", "stages", "jax_mesh", "jax_ref", "result_weak")
 
-    def __init__(self, stages: Stages, in_treedef, out_treedef, jax_mesh):
+    def __init__(self, stages: Stages, in_treedef, out_treedef, jax_mesh, result_weak=None):
+        self.result_weak = result_weak  # results computed only from Python scalars come back weakly typed
         self.stages = stages
         self.in_treedef = in_treedef
         self.out_treedef = out_treedef
@@ -94,7 +99,8 @@ class _Entry:
 
     def compiled(self) -> Executable:
         if self.executable is None:
-            self.executable = Executable(self.stages.executable_text, self.stages.partitioned, mesh=self.jax_mesh)
+            self.executable = Executable(self.stages.executable_text, self.stages.partitioned, mesh=self.jax_mesh,
+                                         result_weak=self.result_weak)
         return self.executable
 
 
@@ -117,7 +123,7 @@ class CompiledFunction:
         self.builtin_passes = builtin_passes
         self.timing = timing
         self._signature = inspect.signature(fn) if (self.static_argnames or self.static_argnums) else None
-        self._cache: dict[tuple, _Entry] = {}
+        self._cache = LRUCache(compiled_limit)  # bounded: each entry holds a loaded executable
         check_mesh(mesh)  # its devices are looked up on first use: defining needs no devices
         self._resolved_mesh = None
         self._dispatch = self._new_dispatcher()
@@ -126,7 +132,8 @@ class CompiledFunction:
         # Static arguments are bound in Python; everything else may go through the C++ fast path.
         if self._signature is not None:
             return None
-        return pjrt.fast_dispatcher(getattr(self.fn, "__name__", "f"), self.fn, self._cache_miss)
+        return pjrt.fast_dispatcher(getattr(self.fn, "__name__", "f"), self.fn, self._cache_miss,
+                                    capacity=compiled_limit())
 
     def _cache_miss(self, *args, **kwargs):
         """Called by the C++ dispatcher for a signature it has not seen: run the Python path, and
@@ -182,7 +189,7 @@ class CompiledFunction:
             args, kwargs, statics = self._split_statics(args, kwargs)
         leaves, treedef = _tree_flatten((args, kwargs))
         jax_mesh, ir_mesh, mapping, mapping_key = self._placement()
-        key = (treedef, tuple(map(_leaf_signature, leaves)), statics, jax_mesh, mapping_key)
+        key = (treedef, tuple(map(_leaf_signature, leaves)), statics, jax_mesh, mapping_key, x64_enabled())
         entry = self._cache.get(key)
         if entry is None:
             fn = self._trace(args, kwargs, statics)
@@ -193,7 +200,7 @@ class CompiledFunction:
                                       traced=True)
             except NamedError as e:  # say where the user called the function
                 raise e.with_location(user_location()).with_traceback(None) from None
-            entry = _Entry(stages, fn[1], fn[2], jax_mesh)
+            entry = _Entry(stages, fn[1], fn[2], jax_mesh, fn[3])
             if not abstract:
                 self._cache[key] = entry
         return entry, leaves
@@ -230,13 +237,16 @@ class CompiledFunction:
                 raise refusal.with_traceback(None) from None
             out_leaves, out_treedef = _tree_flatten(out, is_leaf=_is_node_leaf)
             results = [self._result_value(builder, leaf, i) for i, leaf in enumerate(out_leaves)]
+            weak = tuple(isinstance(leaf, NamedArray) and type(leaf.array) is Traced and leaf.array.weak
+                         for leaf in out_leaves)
         # Every result comes back as a NamedArray (Python scalars as 0-axis ones).
         named_leaves = [leaf if isinstance(leaf, NamedArray) else NamedArray._new(0, ()) for leaf in out_leaves]
         out_treedef = jax.tree_util.tree_structure(_tree_unflatten(out_treedef, named_leaves))
         # The structure a real call has: specs stand for NamedArrays of their axes.
         call_leaves = [NamedArray._new(0, leaf.axes) if isinstance(leaf, ArgSpec) else leaf for leaf in leaves]
         in_treedef = jax.tree_util.tree_structure(_tree_unflatten(treedef, call_leaves))
-        return builder.finish(getattr(self.fn, "__name__", "main"), results), in_treedef, out_treedef
+        fn = builder.finish(getattr(self.fn, "__name__", "main"), results)
+        return fn, in_treedef, out_treedef, (weak if any(weak) else None)
 
     def _trace_arg(self, builder: Builder, leaf, path: str):
         if isinstance(leaf, (NamedArray, ArgSpec)):
@@ -245,11 +255,11 @@ class CompiledFunction:
             t = leaf.type
             return NamedArray._new(Traced(builder.add_arg(t)), t.axes)
         if type(leaf) in _PY_SCALARS:
-            v = builder.add_arg(TensorType(_PY_SCALARS[type(leaf)], ()))
+            v = builder.add_arg(TensorType(python_scalar_dtype(type(leaf)), ()))
             return NamedArray._new(Traced(v, weak=True), ())
         if isinstance(leaf, (np.ndarray, np.generic, jax.Array)):
             if np.ndim(leaf) == 0:
-                v = builder.add_arg(TensorType(dtype_name(leaf.dtype), ()))
+                v = builder.add_arg(TensorType(canonical_name(leaf.dtype), ()))
                 return NamedArray._new(Traced(v), ())
             shape = np.shape(leaf)
             names = ", ".join(f"'axis{i}'" for i in range(len(shape)))
@@ -263,7 +273,7 @@ class CompiledFunction:
         if isinstance(leaf, NamedArray):
             return _value_of(builder, leaf)
         if type(leaf) in _PY_SCALARS:
-            (v,) = builder.emit(Full, (), {"value": leaf, "dtype": _PY_SCALARS[type(leaf)], "axes": ()})
+            (v,) = builder.emit(Full, (), {"value": leaf, "dtype": python_scalar_dtype(type(leaf)), "axes": ()})
             return v
         raise TypeError(f"{getattr(self.fn, '__name__', 'the function')} returned a {type(leaf).__name__} "
                         f"(result #{i}); results must be NamedArrays, scalars, or pytrees of them")
@@ -275,7 +285,9 @@ class CompiledFunction:
         return Lowered(entry, self)
 
     def clear_cache(self) -> None:
+        """Drop every compiled signature and release its executables."""
         self._cache.clear()
+        pjrt.release_dispatcher(self._dispatch)
         self._dispatch = self._new_dispatcher()
 
     @property
@@ -356,7 +368,9 @@ def _argument_types(args, kwargs) -> tuple:
             types.append(TensorType(dtype_name(leaf.dtype) if isinstance(leaf, NamedArray) else leaf.dtype,
                                     leaf.axes))
         elif type(leaf) in _PY_SCALARS:
-            types.append(TensorType(_PY_SCALARS[type(leaf)], ()))
+            types.append(TensorType(python_scalar_dtype(type(leaf)), ()))
+        elif isinstance(leaf, (np.ndarray, np.generic, jax.Array)) and np.ndim(leaf) == 0:
+            types.append(TensorType(canonical_name(leaf.dtype), ()))
         elif isinstance(leaf, (np.ndarray, np.generic, jax.Array)):
             types.append(f"unnamed {np.dtype(leaf.dtype).name}{list(np.shape(leaf))}")
         else:

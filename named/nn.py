@@ -48,6 +48,8 @@ swish = silu
 def gelu(x, approximate: bool = True) -> NamedArray:
     """Gaussian error linear unit (tanh approximation by default, as in ``jax.nn.gelu``)."""
     x = _float(x)
+    if not isinstance(approximate, bool):
+        raise TypeError(f"gelu: `approximate` must be True or False, got {type(approximate).__name__}")
     if approximate:
         inner = ops.multiply(math.sqrt(2 / math.pi), ops.add(x, ops.multiply(0.044715, ops.multiply(x, ops.multiply(x, x)))))
         return ops.multiply(ops.multiply(0.5, x), ops.add(1.0, ops.tanh(inner)))

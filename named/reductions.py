@@ -65,16 +65,29 @@ def _accumulation_dtype(x: NamedArray) -> str:
     return d
 
 
+def _upcast_reduce(kind: str, x: NamedArray, axis, where, identity, dtype) -> NamedArray:
+    # bf16/f16 accumulate in f32 and round once at the end, as jax.numpy does
+    d = dtype_name(dtype) if dtype is not None else _accumulation_dtype(x)
+    if d in ("bf16", "f16"):
+        return ops.astype(_reduce(kind, ops.astype(x, "f32"), axis, where, identity), d)
+    return _reduce(kind, x, axis, where, identity, d)
+
+
 def sum(x, axis=None, *, where=None, dtype=None) -> NamedArray:
-    """Sum over ``axis`` (all axes when None)."""
+    """Sum over ``axis`` (all axes when None).
+
+    >>> import named
+    >>> named.sum(named.ones(named.make_axes(a=3)), "a").item()
+    3.0
+    """
     x = as_named(x)
-    return _reduce("sum", x, axis, where, 0, dtype or _accumulation_dtype(x))
+    return _upcast_reduce("sum", x, axis, where, 0, dtype)
 
 
 def prod(x, axis=None, *, where=None, dtype=None) -> NamedArray:
     """Product over ``axis`` (all axes when None)."""
     x = as_named(x)
-    return _reduce("prod", x, axis, where, 1, dtype or _accumulation_dtype(x))
+    return _upcast_reduce("prod", x, axis, where, 1, dtype)
 
 
 def _extreme_identity(x: NamedArray, kind: str):
@@ -210,14 +223,23 @@ def nanprod(x, axis=None, *, where=None, dtype=None):
     return prod(x, axis, where=_and_where(x, where), dtype=dtype)
 
 
+def _all_nan(x, axis, where=None):
+    """True where no element along ``axis`` is a number (nan-reductions give NaN / -1 there, as jax)."""
+    return ops.logical_not(any(_and_where(x, where), axis))
+
+
 def nanmax(x, axis=None, *, where=None):
+    """Maximum ignoring NaNs (NaN where every element is NaN)."""
     x = as_named(x)
-    return max(x, axis, where=_and_where(x, where))
+    out = max(x, axis, where=_and_where(x, where))
+    return ops.where(_all_nan(x, axis, where), math.nan, out) if is_inexact(dtype_name(x.dtype)) else out
 
 
 def nanmin(x, axis=None, *, where=None):
+    """Minimum ignoring NaNs (NaN where every element is NaN)."""
     x = as_named(x)
-    return min(x, axis, where=_and_where(x, where))
+    out = min(x, axis, where=_and_where(x, where))
+    return ops.where(_all_nan(x, axis, where), math.nan, out) if is_inexact(dtype_name(x.dtype)) else out
 
 
 def nanmean(x, axis=None, *, where=None, dtype=None):
@@ -239,11 +261,11 @@ def nanargmax(x, axis=None):
     x = as_named(x)
     if not is_float(dtype_name(x.dtype)):
         return argmax(x, axis)
-    return argmax(ops.where(ops.isnan(x), -math.inf, x), axis)
+    return ops.where(_all_nan(x, axis), -1, argmax(ops.where(ops.isnan(x), -math.inf, x), axis))
 
 
 def nanargmin(x, axis=None):
     x = as_named(x)
     if not is_float(dtype_name(x.dtype)):
         return argmin(x, axis)
-    return argmin(ops.where(ops.isnan(x), math.inf, x), axis)
+    return ops.where(_all_nan(x, axis), -1, argmin(ops.where(ops.isnan(x), math.inf, x), axis))

@@ -7,6 +7,7 @@ from typing import Mapping, Sequence
 from named.compiler import user_location
 from named.dialect import Axis, AxisError, Broadcast, Dot, Rename, Transpose, format_axes
 
+from ._checks import describe, mapping_arg, sequence_arg
 from .core import NamedArray, as_named, axis_names, bind1, result_dtype
 from . import ops
 
@@ -81,7 +82,9 @@ def rename(x: NamedArray, renames: Mapping) -> NamedArray:
     """Rename axes: ``rename(x, {"embed": "hidden"})`` (keys/values are names or Axis objects)."""
     x = as_named(x)
     pairs = []
-    for old, new in renames.items():
+    for old, new in mapping_arg(renames, "rename", "renames", "a dict {old name: new name}").items():
+        if not isinstance(old, (str, Axis)) or not isinstance(new, (str, Axis)):
+            raise TypeError(f"rename: `renames` maps axis names (or Axis objects) to names, got {old!r}: {new!r}")
         old_name = old.name if isinstance(old, Axis) else old
         new_name = new.name if isinstance(new, Axis) else new
         current = x.shape.get(old_name)
@@ -101,6 +104,9 @@ def _axes_list(axes) -> tuple[Axis, ...]:
         return (axes,)
     if isinstance(axes, Mapping):
         return tuple(Axis(n, s) for n, s in axes.items())
+    if not isinstance(axes, (tuple, list)):
+        raise TypeError(f"expected axes as a named.Axis, a tuple/list of them or a dict of sizes, got "
+                        f"{describe(axes)}")
     out = tuple(axes)
     for a in out:
         if not isinstance(a, Axis):
@@ -157,8 +163,9 @@ def rearrange(x, axes, /, **bindings) -> NamedArray:
 
 
 def transpose(x, axes: Sequence) -> NamedArray:
+    """``x`` with its axes in the order ``axes`` (names or Axis objects; one ``...`` stands for the rest)."""
     x = as_named(x)
-    axes = tuple(axes)
+    axes = sequence_arg(axes, "rearrange", "axes", "a rearrange string or a tuple/list of axis names")
     if sum(1 for a in axes if a is ...) > 1:
         raise AxisError("rearrange: at most one ... is allowed", loc=user_location())
     names = [a for a in axes if a is not ...]

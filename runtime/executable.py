@@ -27,7 +27,7 @@ class Executable:
     returns global ``jax.Array`` results carrying their shardings.
     """
 
-    def __init__(self, module_text: str, fn: Function, *, mesh=None, devices=None):
+    def __init__(self, module_text: str, fn: Function, *, mesh=None, devices=None, result_weak=None):
         self.mesh = mesh if mesh is not None or fn.mesh is None else device_mesh(fn.mesh, devices)
         self.devices = list(self.mesh.devices.flat) if self.mesh is not None else [
             (devices or pjrt.devices())[0]]
@@ -38,8 +38,10 @@ class Executable:
         self.arg_shardings = [jax_sharding(t, self.mesh, self.devices[0]) for t in self.arg_types]
         self.result_shardings = [jax_sharding(t, self.mesh, self.devices[0]) for t in self.result_types]
         self.loaded = pjrt.compile(module_text, self.devices, sharded=self.mesh is not None)
+        # result_weak: per result, whether jax would type it weakly (a value computed from Python scalars)
         self.handlers = pjrt.result_handlers(
-            [(t.shape, to_numpy_dtype(t.dtype), s) for t, s in zip(self.result_types, self.result_shardings)])
+            [(t.shape, to_numpy_dtype(t.dtype), s) for t, s in zip(self.result_types, self.result_shardings)],
+            weak=result_weak)
         self._checks = list(zip(self.arg_shapes, self.arg_dtypes, self.arg_shardings))
         self._known = list(self.arg_shardings)
 
@@ -78,8 +80,8 @@ class Executable:
             raise ArgumentError(f"argument #{i} has shape {got_shape}, but {self.arg_types[i]} was compiled for")
         got_dtype = np.dtype(getattr(x, "dtype", None) or np.asarray(x).dtype)
         if got_dtype != dtype:
-            if np.ndim(x) == 0 and not isinstance(x, pjrt.Array):  # Python scalars follow the signature
-                x = np.asarray(x, dtype)
+            if not isinstance(x, pjrt.Array) and (np.ndim(x) == 0 or pjrt.canonical_dtype(got_dtype) == dtype):
+                x = np.asarray(x, dtype)  # Python scalars follow the signature; host data as jax places it
             else:
                 raise ArgumentError(f"argument #{i} has dtype {got_dtype}, but {self.arg_types[i]} was compiled for")
         if type(x) is pjrt.ArrayImpl and x.sharding.is_equivalent_to(sharding, len(shape)):

@@ -14,8 +14,9 @@ import jax.extend as jex
 import numpy as np
 from jaxlib import xla_client
 
-__all__ = ["devices", "compile", "result_handlers", "execute", "Mesh", "NamedSharding", "PartitionSpec",
-           "SingleDeviceSharding", "Array", "ArrayImpl", "device_put", "optimized_hlo", "refuse_as_jax_value"]
+__all__ = ["DeletedArgumentError", "canonical_dtype", "devices", "compile", "result_handlers", "execute", "Mesh",
+           "NamedSharding", "PartitionSpec", "SingleDeviceSharding", "Array", "ArrayImpl", "device_put",
+           "optimized_hlo", "refuse_as_jax_value"]
 
 Array = jax.Array
 Mesh = jax.sharding.Mesh
@@ -24,6 +25,11 @@ PartitionSpec = jax.sharding.PartitionSpec
 SingleDeviceSharding = jax.sharding.SingleDeviceSharding
 device_put = jax.device_put
 ArrayImpl = type(jax.numpy.zeros(()))  # the concrete jax.Array class; exact type checks are fast
+
+
+def canonical_dtype(dtype) -> np.dtype:
+    """The dtype jax places ``dtype`` as (64-bit types become 32-bit unless ``jax_enable_x64``)."""
+    return jax.dtypes.canonicalize_dtype(dtype)
 
 
 def devices(platform: str | None = None) -> list:
@@ -41,12 +47,14 @@ def compile(module_text: str, device_list: Sequence, *, sharded: bool):
     return backend.compile_and_load(module_text, xla_client.DeviceList(tuple(device_list)), options)
 
 
-def result_handlers(specs: Sequence[tuple[tuple[int, ...], np.dtype, object]]) -> list:
-    """Per-output callables turning one output's per-device buffers into a global ``jax.Array``."""
+def result_handlers(specs: Sequence[tuple[tuple[int, ...], np.dtype, object]], weak=None) -> list:
+    """Per-output callables turning one output's per-device buffers into a global ``jax.Array``
+    (weakly typed where ``weak[i]`` is true, as jax types results computed from Python scalars)."""
+    weak = weak or (False,) * len(specs)
     try:  # jax's own C++ handlers: the fast path jax.jit uses
         from jax._src import array as _array, core as _core
-        return [_array._array_global_result_handler(_core.ShapedArray(shape, dtype), sharding, True)
-                for shape, dtype, sharding in specs]
+        return [_array._array_global_result_handler(_core.ShapedArray(shape, dtype, weak_type=w), sharding, True)
+                for (shape, dtype, sharding), w in zip(specs, weak)]
     except (ImportError, AttributeError, TypeError):  # pragma: no cover - portable fallback
         return [_public_handler(shape, sharding) for shape, _, sharding in specs]
 
@@ -59,7 +67,19 @@ def _public_handler(shape, sharding):
 
 def execute(executable, args: Sequence[jax.Array], handlers: Sequence) -> list:
     """Run a loaded executable on arguments already placed as it expects."""
-    return executable.execute_sharded(args).consume_with_handlers(handlers)
+    try:
+        return executable.execute_sharded(args).consume_with_handlers(handlers)
+    except jax.errors.JaxRuntimeError:
+        deleted = [i for i, a in enumerate(args) if isinstance(a, jax.Array) and a.is_deleted()]
+        if deleted:  # PJRT only says "Expected args ... to have 1 shards"
+            raise DeletedArgumentError(
+                f"argument #{deleted[0]} was deleted (donated to an earlier call, or .delete()d) and "
+                f"cannot be used again; pass a live array") from None
+        raise
+
+
+class DeletedArgumentError(ValueError):
+    """An argument's buffers were deleted (donated or ``.delete()``d) before the call."""
 
 
 def optimized_hlo(executable) -> str:
@@ -73,18 +93,25 @@ def optimized_hlo(executable) -> str:
 # Python `cache_miss` callback. `named` hands it our own executables, so a cached call costs about
 # what a jax.jit call costs. These are private jax APIs (pinned release); if they are missing, the
 # callers keep their Python path.
-def fast_dispatcher(name: str, fun, cache_miss):
+def fast_dispatcher(name: str, fun, cache_miss, capacity: int = 4096):
     """A C++ dispatcher calling ``cache_miss(*args, **kwargs) -> (result, fastpath | None, False)``
     on signatures it has not seen; None when this jaxlib lacks the API."""
     try:
         from jax._src import tree_util as _tree_util
         from jax._src.interpreters import pxla as _pxla
         from jaxlib import _jax
-        cache = _jax.PjitFunctionCache(capacity=4096)
+        cache = _jax.PjitFunctionCache(capacity=capacity)
         return _jax.pjit(name, fun, cache_miss, (), (), _pxla.JitGlobalCppCacheKeys(),
                          _tree_util.dispatch_registry, _pxla.cc_shard_arg, cache)
     except (ImportError, AttributeError, TypeError):  # pragma: no cover - API moved in another jax
         return None
+
+
+def release_dispatcher(dispatch) -> None:
+    """Drop the executables a dispatcher from :func:`fast_dispatcher` holds (None is fine)."""
+    clear = getattr(dispatch, "_clear_cache", None)
+    if clear is not None:
+        clear()
 
 
 def fastpath_data(executable, result, in_shardings, out_shardings):
@@ -100,7 +127,7 @@ def fastpath_data(executable, result, in_shardings, out_shardings):
     n = len(in_shardings)
     return _pxla.MeshExecutableFastpathData(
         executable, out_tree, list(in_shardings), list(out_shardings),
-        [_core.ShapedArray(o.shape, o.dtype) for o in out_flat], [True] * len(out_flat), [True] * n,
+        [_core.ShapedArray(o.shape, o.dtype, weak_type=o.weak_type) for o in out_flat], [True] * len(out_flat), [True] * n,
         [None] * n, [])
 
 

@@ -18,7 +18,7 @@ def _programs():
     yield "unary", (lambda x: [getattr(named, n)(x) for n in ("abs", "negative", "sign", "exp", "expm1", "log",
                     "log1p", "sqrt", "rsqrt", "cbrt", "sin", "cos", "tan", "tanh", "arcsin", "arccos", "arctan",
                     "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "erf", "floor", "ceil", "rint", "isfinite",
-                    "isinf", "isposinf", "isneginf")] + [named.nn.sigmoid(x)]), (x,)
+                    "isinf", "isposinf", "isneginf", "signbit")] + [named.nn.sigmoid(x)]), (x,)
     yield "binary", (lambda x, y: [x + y, x - y, x * y, x / y, named.fmod(x, y), x ** y, named.maximum(x, y),
                                    named.minimum(x, y), named.arctan2(x, y), named.nextafter(x, y),
                                    x < y, x >= y, x == y, named.where(x > 0, x, y)]), (x, named.spec((B,)))

@@ -104,7 +104,7 @@ def _emit_block(block: Block, env: dict, fn: Function, constrain: bool = False) 
                               f"register one with @named.compiler.register_lowering", loc=op.loc)
         ctx = LoweringContext(op, tuple(v.type for v in op.operands), tuple(r.type for r in op.results), fn)
         loc = ir.Location.unknown()
-        if op.loc is not None:
+        if op.loc is not None and 0 <= op.loc.line < 2 ** 31:  # MLIR keeps lines as 32-bit
             loc = locations.get(op.loc)
             if loc is None:
                 loc = locations[op.loc] = ir.Location.file(op.loc.file, op.loc.line, 1)
