@@ -35,6 +35,7 @@ from .ops import *  # noqa: E402,F401,F403
 from .partitioning import axis_mapping, current_axis_mapping, use_mesh  # noqa: E402
 from .partitioning import current_mesh, shard  # noqa: E402
 from .xmap import XMapFunction  # noqa: E402,F401
+from named.runtime import DeletedArrayError  # noqa: E402,F401  (using a donated argument again)
 from .reductions import *  # noqa: E402,F401,F403
 from .shape import *  # noqa: E402,F401,F403
 from .einsum import einsum  # noqa: E402,F401
@@ -50,7 +51,7 @@ from . import extend  # noqa: E402,F401  (defining ops, lowerings and passes)
 from ._traceback import install as _install_traceback_filter  # noqa: E402
 
 _install_traceback_filter()
-for _error in (NamedError, AxisError, ShardingError, ParseError, VerifyError, TracerError):
+for _error in (NamedError, AxisError, ShardingError, ParseError, VerifyError, TracerError, DeletedArrayError):
     _error.__module__ = "named"  # shown, and importable, as named.AxisError etc.
 
 __version__ = "0.1.0"

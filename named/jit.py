@@ -20,9 +20,10 @@ import numpy as np
 from named.compiler import Builder, Pass, Stages, current_builder, run_pipeline, tracing, user_location
 from named.compiler.tracer import _state as _TRACE_STATE
 from named.dialect import Axis, AxisError, Full, NamedError, TensorType, dtype_name
-from named.runtime import Executable, pjrt
+from named.runtime import DeletedArrayError, Executable, check_alive, pjrt
 
 from .core import NamedArray, Traced, _value_of
+from .donation import DonationSpec
 from .partitioning import _state as _CONTEXT_STATE
 from .partitioning import (check_mesh, current_mapping_entry, current_mesh, normalize_resources,
                            resolve_mesh)
@@ -74,7 +75,7 @@ def _leaf_signature(x):
 class _Entry:
     """One compiled signature: its executable, stages and how to rebuild the outputs."""
 
-    __slots__ = ("executable", "in_treedef", "out_treedef", "stages", "jax_mesh")
+    __slots__ = ("executable", "in_treedef", "out_treedef", "stages", "jax_mesh", "loaded")
 
     def __init__(self, stages: Stages, in_treedef, out_treedef, jax_mesh):
         self.stages = stages
@@ -82,10 +83,16 @@ class _Entry:
         self.out_treedef = out_treedef
         self.jax_mesh = jax_mesh
         self.executable = None
+        self.loaded = None  # a PJRT executable made elsewhere (a deserialized export)
 
     def compiled(self) -> Executable:
         if self.executable is None:
-            self.executable = Executable(self.stages.executable_text, self.stages.partitioned, mesh=self.jax_mesh)
+            donation = None
+            if self.stages.donated is not None:
+                from named.compiler.lowering.aliasing import alias_plan
+                donation = alias_plan(self.stages.partitioned, self.stages.donated)
+            self.executable = Executable(self.stages.executable_text, self.stages.partitioned, mesh=self.jax_mesh,
+                                         donation=donation, loaded=self.loaded)
         return self.executable
 
 
@@ -95,8 +102,11 @@ class CompiledFunction:
     def __init__(self, fn: Callable, *, static_argnames: Sequence[str] = (), static_argnums: Sequence[int] = (),
                  axis_resources: Mapping | None = None, in_axis_resources: Mapping | None = None,
                  out_axis_resources: Mapping | None = None, mesh=None, passes: Sequence[Pass] = (),
-                 builtin_passes: bool = True, timing: bool = False):
+                 builtin_passes: bool = True, timing: bool = False, donate_argnums=(), donate_argnames=(),
+                 donate_args=None, donate_kwargs=None):
         functools.update_wrapper(self, fn)
+        self.donation = DonationSpec(fn, donate_argnums=donate_argnums, donate_argnames=donate_argnames,
+                                     donate_args=donate_args, donate_kwargs=donate_kwargs)
         self.fn = fn
         self.static_argnames = tuple(static_argnames)
         self.static_argnums = tuple(static_argnums)
@@ -126,7 +136,11 @@ class CompiledFunction:
         entry, leaves = self._entry(args, kwargs)
         executable = entry.compiled()
         reusable = executable.accepts_as_is(leaves)
-        result = _tree_unflatten(entry.out_treedef, executable(leaves))
+        try:
+            result = _tree_unflatten(entry.out_treedef, executable(leaves))
+        except DeletedArrayError as e:
+            _check_alive(self.fn, args, kwargs, e)
+            raise
         data = None
         if reusable:
             data = pjrt.fastpath_data(executable.loaded, result, executable.arg_shardings,
@@ -140,11 +154,19 @@ class CompiledFunction:
         if not _TRACE_STATE.stack and not _CONTEXT_STATE.meshes and not _CONTEXT_STATE.mappings:
             dispatch = self._dispatch
             if dispatch is not None:
-                return dispatch(*args, **kwargs) if kwargs else dispatch(*args)
+                try:
+                    return dispatch(*args, **kwargs) if kwargs else dispatch(*args)
+                except RuntimeError as e:  # e.g. an array donated earlier: a typed error naming it
+                    _check_alive(self.fn, args, kwargs, e)
+                    raise
         elif current_builder() is not None:  # called from traced code: inline
             return self.fn(*args, **kwargs)
         entry, leaves = self._entry(args, kwargs)
-        outs = entry.compiled()(leaves)
+        try:
+            outs = entry.compiled()(leaves)
+        except DeletedArrayError as e:
+            _check_alive(self.fn, args, kwargs, e)
+            raise
         return _tree_unflatten(entry.out_treedef, outs)
 
     def _placement(self):
@@ -173,10 +195,12 @@ class CompiledFunction:
         entry = self._cache.get(key)
         if entry is None:
             fn = self._trace(args, kwargs, statics)
+            donated = self.donation.mask(args, kwargs) if self.donation.active else None
             try:
                 stages = run_pipeline(fn[0], mesh=ir_mesh, mapping=mapping, passes=self.passes,
                                       builtin_passes=self.builtin_passes, timing=self.timing,
-                                      in_mapping=self.in_axis_resources, out_mapping=self.out_axis_resources)
+                                      in_mapping=self.in_axis_resources, out_mapping=self.out_axis_resources,
+                                      donated=donated)
             except NamedError as e:  # say where the user called the function
                 raise e.with_location(user_location()).with_traceback(None) from None
             entry = _Entry(stages, fn[1], fn[2], jax_mesh)
@@ -263,6 +287,17 @@ class CompiledFunction:
         return len(self._cache)
 
 
+def _check_alive(fn, args, kwargs, error: Exception) -> None:
+    """Re-raise a failed call's error as a DeletedArrayError naming the donated/deleted argument by
+    its parameter path (``p['w']``) and the caller's line, when that is what went wrong."""
+    flat = jax.tree_util.tree_flatten_with_path((args, kwargs))[0]
+    names = [f"argument {_describe(fn, jax.tree_util.keystr(path))}" for path, _ in flat]
+    try:
+        check_alive([leaf for _, leaf in flat], names)
+    except DeletedArrayError as e:
+        raise e.with_location(user_location()).with_traceback(None) from None
+
+
 def _describe(fn, path: str) -> str:
     # path looks like "[0][1]['w']" for (args, kwargs): name the parameter where we can
     try:
@@ -309,6 +344,11 @@ class Compiled:
         """Optimized HLO after SPMD partitioning."""
         return self._executable.optimized_hlo()
 
+    def memory_analysis(self):
+        """XLA's compiled memory analysis (as jax's ``Compiled.memory_analysis()``): argument, output,
+        alias (results written into donated arguments) and temp sizes in bytes."""
+        return self._executable.memory_stats()
+
     def __call__(self, *args, **kwargs):
         leaves, treedef = _tree_flatten((args, kwargs))
         expected = tuple(t.unsharded() for t in self._entry.stages.traced.arg_types)
@@ -352,7 +392,10 @@ def compile(fn: Callable | None = None, **options):
     ``out_axis_resources`` (the same for the arguments / results only; without ``axis_resources``
     the intermediates are left to Shardy's propagation, as under pjit), ``mesh``
     (``jax.sharding.Mesh`` or ``{"data": 4}``; else ``named.use_mesh``), ``passes`` (extra passes run
-    before the built-ins), ``builtin_passes``, ``timing``. With ``in_axes=``/``out_axes=`` the function
+    before the built-ins), ``builtin_passes``, ``timing``, and buffer donation: ``donate_argnums`` /
+    ``donate_argnames`` (as jax.jit) or haliax's ``donate_args`` / ``donate_kwargs`` (pytree prefixes of
+    bools or leaf predicates); a donated argument is deleted after the call and XLA may write a result
+    of the same type into its buffers (see :mod:`named.donation`). With ``in_axes=``/``out_axes=`` the function
     takes and returns positional arrays, as under xmap (see :class:`named.XMapFunction`).
 
     >>> import named

@@ -15,7 +15,7 @@ import numpy as np
 from jaxlib import xla_client
 
 __all__ = ["devices", "compile", "result_handlers", "execute", "Mesh", "NamedSharding", "PartitionSpec",
-           "SingleDeviceSharding", "Array", "ArrayImpl", "device_put", "optimized_hlo"]
+           "SingleDeviceSharding", "Array", "ArrayImpl", "device_put", "optimized_hlo", "memory_stats"]
 
 Array = jax.Array
 Mesh = jax.sharding.Mesh
@@ -23,6 +23,7 @@ NamedSharding = jax.sharding.NamedSharding
 PartitionSpec = jax.sharding.PartitionSpec
 SingleDeviceSharding = jax.sharding.SingleDeviceSharding
 device_put = jax.device_put
+RuntimeError_ = jax.errors.JaxRuntimeError  # what PJRT raises for a bad buffer (a RuntimeError)
 ArrayImpl = type(jax.numpy.zeros(()))  # the concrete jax.Array class; exact type checks are fast
 
 
@@ -60,6 +61,11 @@ def _public_handler(shape, sharding):
 def execute(executable, args: Sequence[jax.Array], handlers: Sequence) -> list:
     """Run a loaded executable on arguments already placed as it expects."""
     return executable.execute_sharded(args).consume_with_handlers(handlers)
+
+
+def memory_stats(executable):
+    """XLA's compiled memory analysis of a loaded executable (argument, output, alias and temp bytes)."""
+    return executable.get_compiled_memory_stats()
 
 
 def optimized_hlo(executable) -> str:
