@@ -123,8 +123,8 @@ class _Builder:
             elif kind == "regions":
                 regions = [self.region(r, dict(scope)) for r in child.children]
             elif kind == "loc":
-                file_tok, line_tok = child.children
-                loc = Location(json.loads(file_tok), int(line_tok))
+                *scope_tok, file_tok, line_tok = child.children  # loc("scope"("file":line)) or loc("file":line)
+                loc = Location(json.loads(file_tok), int(line_tok), json.loads(scope_tok[0]) if scope_tok else "")
         def_tokens = [t for t in defs.children] if defs is not None else []
         if len(def_tokens) != len(types):
             self.fail(tree, f"{cls.name} defines {len(def_tokens)} value(s) but lists {len(types)} type(s)")

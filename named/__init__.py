@@ -36,6 +36,7 @@ from .partitioning import axis_mapping, current_axis_mapping, use_mesh  # noqa: 
 from .partitioning import current_mesh, shard  # noqa: E402
 from .xmap import XMapFunction  # noqa: E402,F401
 from named.runtime import DeletedArrayError  # noqa: E402,F401  (using a donated argument again)
+from .scope import scope  # noqa: E402,F401  (names in HLO op metadata for profiles)
 from .reductions import *  # noqa: E402,F401,F403
 from .shape import *  # noqa: E402,F401,F403
 from .einsum import einsum  # noqa: E402,F401

@@ -13,7 +13,7 @@ from jaxlib.mlir._mlir_libs import _jax_mlir_ext
 from jaxlib.mlir.dialects import chlo, func, sdy, stablehlo
 
 __all__ = ["ir", "func", "stablehlo", "chlo", "sdy", "context", "element_type", "tensor_type", "dense", "module_text",
-           "MLIRError"]
+           "MLIRError", "name_scope_path", "name_location"]
 
 MLIRError = ir.MLIRError
 
@@ -35,6 +35,26 @@ def context() -> ir.Context:
         _local.ctx = ctx
         _local.types = {}
     return ctx
+
+
+def name_scope_path() -> str:
+    """The current ``jax.named_scope`` path (``named.scope`` pushes onto the same stack), e.g.
+    ``"block_3/attn"``; empty outside any scope. Reads jax's private name stack (pinned release)."""
+    stack = _name_stack()
+    return str(stack) if stack.stack else ""
+
+
+try:
+    from jax._src.source_info_util import current_name_stack as _name_stack
+except ImportError:  # pragma: no cover - another jax: scopes are not recorded
+    class _NoStack:
+        stack = ()
+    _name_stack = _NoStack
+
+
+def name_location(name: str, child: ir.Location) -> ir.Location:
+    """``loc("name"(child))``: XLA turns the name into the HLO op's ``op_name`` metadata."""
+    return ir.Location.name(name, childLoc=child)
 
 
 def module_text(module: ir.Module) -> str:

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 from named.dialect import Block, Function, Location, Op, TensorType, VerifyError
 
 from .aliasing import alias_plan
-from .mlir import MLIRError, context, func, ir, sdy, stablehlo, tensor_type
+from .mlir import MLIRError, context, func, ir, name_location, sdy, stablehlo, tensor_type
 
 LoweringRule = Callable[..., "ir.Value | Sequence[ir.Value]"]
 RULES: dict[type[Op], LoweringRule] = {}
@@ -119,8 +119,17 @@ def _module_name(name: str) -> str:
     return clean if clean and not clean[0].isdigit() else f"m_{clean}"
 
 
+def _op_location(fn_name: str, op_name: str, loc: Location) -> "ir.Location":
+    """The MLIR location of an op: ``loc("<function>/<scope>/<op>"("file":line:1))``. XLA keeps the
+    name as the HLO op's ``op_name`` metadata (profiles and dumps group time by it) and the file:line
+    as its source."""
+    short = op_name.split(".", 1)[-1]
+    path = "/".join(p for p in (fn_name, loc.scope, short) if p)
+    return name_location(path, ir.Location.file(loc.file, loc.line, 1))
+
+
 def _emit_block(block: Block, env: dict, fn: Function, constrain: bool = False) -> None:
-    locations: dict[Location, ir.Location] = {}
+    locations: dict[tuple[Location, str], ir.Location] = {}
     for op in block.ops:
         rule = RULES.get(type(op))
         if rule is None:
@@ -129,9 +138,9 @@ def _emit_block(block: Block, env: dict, fn: Function, constrain: bool = False) 
         ctx = LoweringContext(op, tuple(v.type for v in op.operands), tuple(r.type for r in op.results), fn)
         loc = ir.Location.unknown()
         if op.loc is not None:
-            loc = locations.get(op.loc)
+            loc = locations.get((op.loc, op.name))
             if loc is None:
-                loc = locations[op.loc] = ir.Location.file(op.loc.file, op.loc.line, 1)
+                loc = locations[(op.loc, op.name)] = _op_location(fn.name, op.name, op.loc)
         with loc:
             try:
                 out = rule(ctx, *(env[id(v)] for v in op.operands))
