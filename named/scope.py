@@ -27,7 +27,7 @@ class scope:
     ...     with named.scope("block_0"), named.scope("mlp"):
     ...         return (x * 2).sum("x")
     >>> text = loss.lower(named.ones(X)).as_text("stablehlo", locations=True)
-    >>> "loss/block_0/mlp/multiply" in text
+    >>> "loss/block_0/mlp/mul" in text
     True
     """
 
