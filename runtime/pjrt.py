@@ -13,6 +13,11 @@ import jax
 import jax.extend as jex
 import numpy as np
 from jaxlib import xla_client
+from jaxlib import version as _jaxlib_version
+
+from . import cache as _cache
+
+jaxlib_version = _jaxlib_version.__version__
 
 __all__ = ["devices", "compile", "result_handlers", "execute", "Mesh", "NamedSharding", "PartitionSpec",
            "SingleDeviceSharding", "Array", "ArrayImpl", "device_put", "optimized_hlo", "memory_stats"]
@@ -39,7 +44,15 @@ def compile(module_text: str, device_list: Sequence, *, sharded: bool):
                                               device_assignment=ids)
     if sharded:
         options.executable_build_options.use_shardy_partitioner = True
-    return backend.compile_and_load(module_text, xla_client.DeviceList(tuple(device_list)), options)
+    devices = xla_client.DeviceList(tuple(device_list))
+    # The persistent cache (runtime/cache.py) keys on everything that changes the binary.
+    facts = (jaxlib_version, backend.platform, backend.platform_version, device_list[0].device_kind,
+             tuple(d.id for d in device_list))
+    return _cache.compile_cached(
+        module_text, options.SerializeAsString(), facts,
+        lambda: backend.compile_and_load(module_text, devices, options),
+        backend.serialize_executable,
+        lambda payload: backend.deserialize_executable(payload, devices, options))
 
 
 def result_handlers(specs: Sequence[tuple[tuple[int, ...], np.dtype, object]]) -> list:
