@@ -20,7 +20,7 @@ from . import cache as _cache
 jaxlib_version = _jaxlib_version.__version__
 
 __all__ = ["devices", "compile", "result_handlers", "execute", "Mesh", "NamedSharding", "PartitionSpec",
-           "SingleDeviceSharding", "Array", "ArrayImpl", "device_put", "optimized_hlo", "memory_stats"]
+           "SingleDeviceSharding", "Array", "ArrayImpl", "device_put", "optimized_hlo", "memory_stats", "allgather"]
 
 Array = jax.Array
 Mesh = jax.sharding.Mesh
@@ -74,6 +74,14 @@ def _public_handler(shape, sharding):
 def execute(executable, args: Sequence[jax.Array], handlers: Sequence) -> list:
     """Run a loaded executable on arguments already placed as it expects."""
     return executable.execute_sharded(args).consume_with_handlers(handlers)
+
+
+def allgather(array: jax.Array) -> np.ndarray:
+    """All of a global array as host data, collected from every process (a collective)."""
+    if array.is_fully_addressable or array.is_fully_replicated:
+        return np.asarray(array)
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(array, tiled=True))
 
 
 def memory_stats(executable):

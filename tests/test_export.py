@@ -132,7 +132,7 @@ def test_a_fresh_process_runs_the_bytes_without_the_source(tmp_path, sharded):
 
 
 @pytest.mark.parametrize("module", ["named.deploy.exported", "named.deploy.format", "named.donation", "named.scope",
-                                    "named.compiler.lowering.aliasing"])
+                                    "named.compiler.lowering.aliasing", "named.distributed", "named.runtime.cache"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib
