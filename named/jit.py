@@ -139,7 +139,7 @@ class CompiledFunction:
         try:
             result = _tree_unflatten(entry.out_treedef, executable(leaves))
         except DeletedArrayError as e:
-            _check_alive(self.fn, args, kwargs, e)
+            _check_alive(self.fn, args, kwargs, e, self.donation)
             raise
         data = None
         if reusable:
@@ -156,8 +156,8 @@ class CompiledFunction:
             if dispatch is not None:
                 try:
                     return dispatch(*args, **kwargs) if kwargs else dispatch(*args)
-                except RuntimeError as e:  # e.g. an array donated earlier: a typed error naming it
-                    _check_alive(self.fn, args, kwargs, e)
+                except (RuntimeError, ValueError) as e:  # e.g. an array donated earlier: a typed error naming it
+                    _check_alive(self.fn, args, kwargs, e, self.donation)
                     raise
         elif current_builder() is not None:  # called from traced code: inline
             return self.fn(*args, **kwargs)
@@ -165,7 +165,7 @@ class CompiledFunction:
         try:
             outs = entry.compiled()(leaves)
         except DeletedArrayError as e:
-            _check_alive(self.fn, args, kwargs, e)
+            _check_alive(self.fn, args, kwargs, e, self.donation)
             raise
         return _tree_unflatten(entry.out_treedef, outs)
 
@@ -287,13 +287,22 @@ class CompiledFunction:
         return len(self._cache)
 
 
-def _check_alive(fn, args, kwargs, error: Exception) -> None:
+def _check_alive(fn, args, kwargs, error: Exception, donation: DonationSpec | None = None) -> None:
     """Re-raise a failed call's error as a DeletedArrayError naming the donated/deleted argument by
-    its parameter path (``p['w']``) and the caller's line, when that is what went wrong."""
+    its parameter path (``p['w']``) and the caller's line, when that is what went wrong (an array
+    deleted earlier, or one donated while also passed in another position)."""
     flat = jax.tree_util.tree_flatten_with_path((args, kwargs))[0]
     names = [f"argument {_describe(fn, jax.tree_util.keystr(path))}" for path, _ in flat]
+    leaves = [leaf for _, leaf in flat]
     try:
-        check_alive([leaf for _, leaf in flat], names)
+        check_alive(leaves, names)
+        if donation is not None and donation.active:
+            donated = {id(x): i for i, (x, d) in enumerate(zip(leaves, donation.mask(args, kwargs)))
+                       if d and isinstance(x, pjrt.Array)}
+            for j, x in enumerate(leaves):
+                if id(x) in donated and donated[id(x)] != j:
+                    raise DeletedArrayError(f"{names[donated[id(x)]]} is donated but the same array is also "
+                                            f"{names[j]}; pass a copy, or do not donate it")
     except DeletedArrayError as e:
         raise e.with_location(user_location()).with_traceback(None) from None
 
