@@ -292,7 +292,9 @@ def _check_alive(fn, args, kwargs, error: Exception, donation: DonationSpec | No
     its parameter path (``p['w']``) and the caller's line, when that is what went wrong (an array
     deleted earlier, or one donated while also passed in another position)."""
     flat = jax.tree_util.tree_flatten_with_path((args, kwargs))[0]
-    names = [f"argument {_describe(fn, jax.tree_util.keystr(path))}" for path, _ in flat]
+    # (a NamedArray's own array shows as "[<flat index 0>]" in key paths: drop it)
+    names = [f"argument {_describe(fn, jax.tree_util.keystr(path).replace('[<flat index 0>]', ''))}"
+             for path, _ in flat]
     leaves = [leaf for _, leaf in flat]
     try:
         check_alive(leaves, names)
