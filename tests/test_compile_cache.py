@@ -44,6 +44,10 @@ def cache_in(tmp_path):
     yield tmp_path
     for k, v in old.items():
         jax.config.update(k, v)
+    # jax's own persistent cache may have opened the temporary directory: let it start afresh, so
+    # later tests never write into a deleted folder.
+    from jax._src import compilation_cache
+    compilation_cache.reset_cache()
 
 
 def run_fresh(mesh=None):

@@ -78,3 +78,17 @@ def test_scope_errors_keep_the_user_line():
             return x + named.ones(Z)
     with pytest.raises(named.AxisError, match="test_scope.py"):
         named.compile(mismatch).lower(args()[0])
+
+
+def test_cli_dump_with_locations_shows_scopes(tmp_path, capsys, monkeypatch):
+    from named.cli import main
+    (tmp_path / "model.py").write_text(
+        "import named\n"
+        "def loss(x):\n"
+        "    with named.scope('head'):\n"
+        "        y = x * 2.0\n"
+        "    return y.sum('x')\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["dump", "model.py:loss", "--arg", "x=f32[x=3]", "--stage", "traced", "--locations"]) == 0
+    out = capsys.readouterr().out
+    assert 'loc("head"("model.py":4))' in out and 'named.reduce_sum' in out
