@@ -75,7 +75,7 @@ def _leaf_signature(x):
 class _Entry:
     """One compiled signature: its executable, stages and how to rebuild the outputs."""
 
-    __slots__ = ("executable", "in_treedef", "out_treedef", "stages", "jax_mesh", "loaded")
+    __slots__ = ("executable", "in_treedef", "out_treedef", "stages", "jax_mesh")
 
     def __init__(self, stages: Stages, in_treedef, out_treedef, jax_mesh):
         self.stages = stages
@@ -83,7 +83,6 @@ class _Entry:
         self.out_treedef = out_treedef
         self.jax_mesh = jax_mesh
         self.executable = None
-        self.loaded = None  # a PJRT executable made elsewhere (a deserialized export)
 
     def compiled(self) -> Executable:
         if self.executable is None:
@@ -92,7 +91,7 @@ class _Entry:
                 from named.compiler.lowering.aliasing import alias_plan
                 donation = alias_plan(self.stages.partitioned, self.stages.donated)
             self.executable = Executable(self.stages.executable_text, self.stages.partitioned, mesh=self.jax_mesh,
-                                         donation=donation, loaded=self.loaded)
+                                         donation=donation)
         return self.executable
 
 

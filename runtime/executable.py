@@ -45,7 +45,7 @@ class Executable:
     returns global ``jax.Array`` results carrying their shardings.
     """
 
-    def __init__(self, module_text: str, fn: Function, *, mesh=None, devices=None, donation=None, loaded=None):
+    def __init__(self, module_text: str | bytes, fn: Function, *, mesh=None, devices=None, donation=None):
         self.mesh = mesh if mesh is not None or fn.mesh is None else device_mesh(fn.mesh, devices)
         self.devices = list(self.mesh.devices.flat) if self.mesh is not None else [
             (devices or pjrt.devices())[0]]
@@ -59,8 +59,7 @@ class Executable:
         # None (kept); see named.compiler.lowering.aliasing.alias_plan.
         self.donation = tuple(donation) if donation is not None and any(d is not None for d in donation) else None
         self.donated = tuple(i for i, d in enumerate(self.donation or ()) if d is not None)
-        self.loaded = loaded if loaded is not None else pjrt.compile(module_text, self.devices,
-                                                                     sharded=self.mesh is not None)
+        self.loaded = pjrt.compile(module_text, self.devices, sharded=self.mesh is not None)
         self.handlers = pjrt.result_handlers(
             [(t.shape, to_numpy_dtype(t.dtype), s) for t, s in zip(self.result_types, self.result_shardings)])
         self._checks = list(zip(self.arg_shapes, self.arg_dtypes, self.arg_shardings))

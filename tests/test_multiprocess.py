@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +47,10 @@ def results(tmp_path_factory):
                               cwd=tmp_path_factory.mktemp("mp"), env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for i in range(2)]
     outputs = []
+    deadline = time.monotonic() + TIMEOUT
     try:
         for p in procs:
-            outputs.append(p.communicate(timeout=TIMEOUT))
+            outputs.append(p.communicate(timeout=max(1.0, deadline - time.monotonic())))
     except subprocess.TimeoutExpired:
         pytest.fail("the two processes did not finish in time")
     finally:

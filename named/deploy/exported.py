@@ -141,7 +141,12 @@ class Exported:
         self._executable: Executable | None = None
 
     def serialize(self) -> bytes:
-        """Portable bytes: version, checksum, header (structure, axes, dtypes, shardings, mesh) and StableHLO."""
+        """Portable bytes: version, checksum, header (structure, axes, dtypes, shardings, mesh) and StableHLO.
+
+        >>> import named
+        >>> named.export(lambda a: a * 2.0, named.spec(named.Axis("x", 2))).serialize()[:8]
+        b'NAMEDEXP'
+        """
         return pack(self.header, self.artifact)
 
     def mlir_module(self) -> str:
@@ -244,6 +249,16 @@ def export(fn: Callable, *args: Any, **kwargs: Any) -> Exported:
 
 def deserialize(data: bytes) -> Exported:
     """The :class:`Exported` program in bytes made by :meth:`Exported.serialize`; truncated, corrupted or
-    foreign bytes raise :class:`SerializationError` (a ``named.NamedError``)."""
+    foreign bytes raise :class:`SerializationError` (a ``named.NamedError``).
+
+    >>> import named
+    >>> data = named.export(lambda a: a + 1.0, named.spec(named.Axis("x", 2))).serialize()
+    >>> named.deserialize(data)
+    <Exported <lambda>(f32[x=2]) -> (f32[x=2])>
+    >>> named.deserialize(data[:-1])
+    Traceback (most recent call last):
+    ...
+    named.SerializationError: the exported program is corrupted or truncated: ...
+    """
     header, artifact = unpack(data)
     return Exported(header, artifact)
