@@ -24,6 +24,8 @@ class Result:
     named_peak_bytes: int | None = None  # tracemalloc peak of one call, when measured
     jax_peak_bytes: int | None = None
     haliax_s: float | None = None  # only when haliax is importable (an optional third column)
+    extra: dict | None = None  # more numbers for results.json (e.g. device memory); printed as `note`
+    note: str | None = None
 
     @property
     def ratio(self) -> float:
@@ -42,6 +44,8 @@ class Result:
                        peak_ratio=self.peak_ratio)
         if self.haliax_s is not None:
             out.update(haliax_s=self.haliax_s, haliax_ratio=self.haliax_s / self.jax_s)
+        if self.extra:
+            out.update(self.extra)
         return out
 
 
@@ -86,7 +90,8 @@ def median_result(results: list[Result]) -> Result:
     first = results[0]
     peaks = [med([r.named_peak_bytes for r in results]), med([r.jax_peak_bytes for r in results])]
     return Result(first.name, med([r.named_s for r in results]), med([r.jax_s for r in results]), first.target,
-                  *(int(p) if p is not None else None for p in peaks), haliax_s=med([r.haliax_s for r in results]))
+                  *(int(p) if p is not None else None for p in peaks), haliax_s=med([r.haliax_s for r in results]),
+                  extra=first.extra, note=first.note)
 
 
 def peak_bytes(fn: Callable[[], object], *, repeat: int = 3) -> int:
@@ -144,5 +149,6 @@ def table(results: list[Result]) -> str:
             hax = (f"  {_fmt_seconds(r.haliax_s):>12}  {r.haliax_s / r.jax_s:7.2f}" if r.haliax_s is not None
                    else " " * len(hax_head))
         lines.append(f"{r.name:<{width}}  {_fmt_seconds(r.named_s):>12}  {_fmt_seconds(r.jax_s):>12}  "
-                     f"{r.ratio:6.2f}  {target:>7}  {ok:<3}{hax}  {_fmt_peak(r)}".rstrip())
+                     f"{r.ratio:6.2f}  {target:>7}  {ok:<3}{hax}  {_fmt_peak(r)}".rstrip()
+                     + (f"  {r.note}" if r.note else ""))
     return "\n".join(lines)

@@ -244,3 +244,10 @@ def _dispatch_pytree(name, mode):
     return compare(name, lambda: f_named(p_named, x_named), lambda: f_jax(p_plain, x_plain), haliax_fn=f_hax,
                    target=DISPATCH_TARGET, rounds=2 * mode.rounds - 1, round_budget_s=mode.budget_s / 2,
                    warmup=mode.warmup)
+
+
+# ------------------------------------------------------------------ training at scale (benchmarks/scale.py)
+import scale  # noqa: E402
+
+for _name, _bench in scale.ROWS:
+    benchmark(_name)(_bench)

@@ -50,13 +50,15 @@ class Stages:
     timings: list[tuple[str, float]] = field(default_factory=list)
     timing: bool = False
     _module: object = None
+    donated: tuple[bool, ...] | None = None
+    """One bool per argument: buffers the program may reuse (``donate_argnums`` etc.)."""
 
     @property
     def module(self):
         """The StableHLO module (an ``ir.Module``) of the partitioned function."""
         if self._module is None:
             start = time.perf_counter()
-            self._module = lower_function(self.partitioned)
+            self._module = lower_function(self.partitioned, donated=self.donated)
             if self.timing:
                 self.timings.append(("lower", time.perf_counter() - start))
         return self._module
@@ -93,7 +95,8 @@ def format_timings(timings: Sequence[tuple[str, float]]) -> str:
 def run_pipeline(fn: Function, *, mesh: Mesh | None = None, mapping: ResourceMapping | None = None,
                  passes: Sequence[Pass] = (), builtin_passes: bool = True, timing: bool = False,
                  keep_traced: bool = True, in_mapping: ResourceMapping | None = None,
-                 out_mapping: ResourceMapping | None = None, traced: bool = False) -> Stages:
+                 out_mapping: ResourceMapping | None = None, traced: bool = False,
+                 donated: Sequence[bool] | None = None) -> Stages:
     """Check ``fn``, run the user's ``passes`` then the built-ins, and partition it over ``mesh``
     (``in_mapping``/``out_mapping`` replace ``mapping`` for the arguments/results).
 
@@ -117,4 +120,5 @@ def run_pipeline(fn: Function, *, mesh: Mesh | None = None, mapping: ResourceMap
     partitioned = partition(optimized, mesh, mapping, in_mapping=in_mapping, out_mapping=out_mapping)
     if timing:
         timings.append(("partition", time.perf_counter() - start))
-    return Stages(fn, checked, optimized, partitioned, timings, timing)
+    return Stages(fn, checked, optimized, partitioned, timings, timing,
+                  donated=tuple(donated) if donated is not None and any(donated) else None)

@@ -142,10 +142,10 @@ class _Builder:
             elif kind == "regions":
                 regions = [self.region(r, dict(scope)) for r in child.children]
             elif kind == "loc":
-                file_tok, line_tok = child.children
+                *scope_tok, file_tok, line_tok = child.children  # loc("scope"("file":line)) or loc("file":line)
                 if int(line_tok) >= 2 ** 31:
                     self.fail(line_tok, f"location line {line_tok} is out of range (lines are below 2**31)")
-                loc = Location(self.string(file_tok), int(line_tok))
+                loc = Location(self.string(file_tok), int(line_tok), self.string(scope_tok[0]) if scope_tok else "")
         def_tokens = [t for t in defs.children] if defs is not None else []
         if len(def_tokens) != len(types):
             self.fail(tree, f"{cls.name} defines {len(def_tokens)} value(s) but lists {len(types)} type(s)")

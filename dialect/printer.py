@@ -114,7 +114,8 @@ def _print_op(op: Op, namer: _Namer, indent: str, locations: bool) -> str:
     if op.regions:
         text += " (" + ", ".join(_print_region(r, namer, indent, locations) for r in op.regions) + ")"
     if locations and op.loc is not None:
-        text += f" loc({json.dumps(op.loc.file)}:{op.loc.line})"
+        where = f"{json.dumps(op.loc.file)}:{op.loc.line}"
+        text += f" loc({json.dumps(op.loc.scope)}({where}))" if op.loc.scope else f" loc({where})"
     if op.results:
         text = ", ".join(namer.define(r) for r in op.results) + " = " + text
     return text

@@ -35,6 +35,10 @@ from .ops import *  # noqa: E402,F401,F403
 from .partitioning import axis_mapping, current_axis_mapping, use_mesh  # noqa: E402
 from .partitioning import current_mesh, shard  # noqa: E402
 from .xmap import XMapFunction  # noqa: E402,F401
+from named.runtime import DeletedArrayError  # noqa: E402,F401  (using a donated argument again)
+from .scope import scope  # noqa: E402,F401  (names in HLO op metadata for profiles)
+from .distributed import RemoteDataError, process_allgather  # noqa: E402,F401  (jax.distributed runs)
+from .deploy import Exported, SerializationError, deserialize, export  # noqa: E402,F401  (portable programs)
 from .reductions import *  # noqa: E402,F401,F403
 from .shape import *  # noqa: E402,F401,F403
 from .einsum import einsum  # noqa: E402,F401
@@ -52,7 +56,8 @@ from .caches import cache_limits, clear_caches, set_cache_limits  # noqa: E402,F
 from ._traceback import install as _install_traceback_filter  # noqa: E402
 
 _install_traceback_filter()
-for _error in (NamedError, AxisError, ShardingError, ParseError, VerifyError, TracerError):
+for _error in (NamedError, AxisError, ShardingError, ParseError, VerifyError, TracerError, DeletedArrayError,
+               SerializationError, RemoteDataError):
     _error.__module__ = "named"  # shown, and importable, as named.AxisError etc.
 
 __version__ = "0.1.0"

@@ -201,6 +201,7 @@ class NamedArray:
     def item(self):
         if self.is_traced:
             self.array._refuse(".item()")
+        _check_local(self.array, ".item()", self.axes)
         return self.array.item()
 
     def scalar(self):
@@ -211,6 +212,7 @@ class NamedArray:
     def __array__(self, dtype=None, copy=None):
         if self.is_traced:
             self.array._refuse("converting to a NumPy array")
+        _check_local(self.array, "converting to a NumPy array", self.axes)
         out = np.asarray(self.array)
         return out.astype(dtype) if dtype is not None else out
 
@@ -227,6 +229,7 @@ class NamedArray:
     def __float__(self):
         if self.is_traced:
             self.array._refuse("float()")
+        _check_local(self.array, "float()", self.axes)
         return float(self.array)
 
     def __index__(self):
@@ -245,11 +248,20 @@ class NamedArray:
             return f"NamedArray(traced {self.array.value.type})"
         if isinstance(self.array, jax.core.Tracer):  # inside a jax transformation
             return f"NamedArray({format_axes(self.axes)}, {self.array!r})"
+        from .distributed import is_local
+        if not is_local(self.array):
+            return (f"NamedArray({format_axes(self.axes)}, {dtype_name(self.array.dtype)}, split over processes; "
+                    f"named.process_allgather(x) collects it)")
         return f"NamedArray({format_axes(self.axes)}, {dtype_name(self.array.dtype)},\n{np.asarray(self.array)!r})"
 
 
 def _flatten(x: NamedArray):
     return (x.array,), x.axes
+
+
+def _check_local(array, what: str, axes) -> None:
+    from .distributed import check_local  # the multi-process error (named/distributed.py)
+    check_local(array, what, axes)
 
 
 def _unflatten(axes, children):

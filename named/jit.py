@@ -20,11 +20,12 @@ import numpy as np
 from named.compiler import Builder, Pass, Stages, current_builder, run_pipeline, tracing, user_location
 from named.compiler.tracer import _state as _TRACE_STATE
 from named.dialect import Axis, AxisError, Full, NamedError, TensorType, dtype_name
-from named.runtime import Executable, pjrt
+from named.runtime import DeletedArrayError, Executable, check_alive, pjrt
 
 from ._canonical import canonical_name, python_scalar_dtype, x64_enabled
 from .caches import LRUCache, compiled_limit
 from .core import NamedArray, Traced, _value_of, jax_refusal
+from .donation import DonationSpec
 from .partitioning import _state as _CONTEXT_STATE
 from .partitioning import (check_mesh, current_mapping_entry, current_mesh, normalize_resources,
                            resolve_mesh)
@@ -99,8 +100,12 @@ class _Entry:
 
     def compiled(self) -> Executable:
         if self.executable is None:
+            donation = None
+            if self.stages.donated is not None:
+                from named.compiler.lowering.aliasing import alias_plan
+                donation = alias_plan(self.stages.partitioned, self.stages.donated)
             self.executable = Executable(self.stages.executable_text, self.stages.partitioned, mesh=self.jax_mesh,
-                                         result_weak=self.result_weak)
+                                         result_weak=self.result_weak, donation=donation)
         return self.executable
 
 
@@ -110,8 +115,11 @@ class CompiledFunction:
     def __init__(self, fn: Callable, *, static_argnames: Sequence[str] = (), static_argnums: Sequence[int] = (),
                  axis_resources: Mapping | None = None, in_axis_resources: Mapping | None = None,
                  out_axis_resources: Mapping | None = None, mesh=None, passes: Sequence[Pass] = (),
-                 builtin_passes: bool = True, timing: bool = False):
+                 builtin_passes: bool = True, timing: bool = False, donate_argnums=(), donate_argnames=(),
+                 donate_args=None, donate_kwargs=None):
         functools.update_wrapper(self, fn)
+        self.donation = DonationSpec(fn, donate_argnums=donate_argnums, donate_argnames=donate_argnames,
+                                     donate_args=donate_args, donate_kwargs=donate_kwargs)
         self.fn = fn
         self.static_argnames = tuple(static_argnames)
         self.static_argnums = tuple(static_argnums)
@@ -144,7 +152,11 @@ class CompiledFunction:
             return entry.jax_call(leaves), None, False
         executable = entry.compiled()
         reusable = executable.accepts_as_is(leaves)
-        result = _tree_unflatten(entry.out_treedef, executable(leaves))
+        try:
+            result = _tree_unflatten(entry.out_treedef, executable(leaves))
+        except DeletedArrayError as e:
+            _check_alive(self.fn, args, kwargs, e, self.donation)
+            raise
         data = None
         if reusable:
             data = pjrt.fastpath_data(executable.loaded, result, executable.arg_shardings,
@@ -158,13 +170,21 @@ class CompiledFunction:
         if not _TRACE_STATE.stack and not _CONTEXT_STATE.meshes and not _CONTEXT_STATE.mappings:
             dispatch = self._dispatch
             if dispatch is not None:
-                return dispatch(*args, **kwargs) if kwargs else dispatch(*args)
+                try:
+                    return dispatch(*args, **kwargs) if kwargs else dispatch(*args)
+                except (RuntimeError, ValueError) as e:  # e.g. an array donated earlier: a typed error naming it
+                    _check_alive(self.fn, args, kwargs, e, self.donation)
+                    raise
         elif current_builder() is not None:  # called from traced code: inline
             return self.fn(*args, **kwargs)
         entry, leaves = self._entry(args, kwargs)
         if _has_tracer(leaves):
             return entry.jax_call(leaves)
-        outs = entry.compiled()(leaves)
+        try:
+            outs = entry.compiled()(leaves)
+        except DeletedArrayError as e:
+            _check_alive(self.fn, args, kwargs, e, self.donation)
+            raise
         return _tree_unflatten(entry.out_treedef, outs)
 
     def _placement(self):
@@ -193,11 +213,12 @@ class CompiledFunction:
         entry = self._cache.get(key)
         if entry is None:
             fn = self._trace(args, kwargs, statics)
+            donated = self.donation.mask(args, kwargs) if self.donation.active else None
             try:
                 stages = run_pipeline(fn[0], mesh=ir_mesh, mapping=mapping, passes=self.passes,
                                       builtin_passes=self.builtin_passes, timing=self.timing,
                                       in_mapping=self.in_axis_resources, out_mapping=self.out_axis_resources,
-                                      traced=True)
+                                      traced=True, donated=donated)
             except NamedError as e:  # say where the user called the function
                 raise e.with_location(user_location()).with_traceback(None) from None
             entry = _Entry(stages, fn[1], fn[2], jax_mesh, fn[3])
@@ -299,6 +320,28 @@ def _has_tracer(leaves) -> bool:
     return any(type(x) is not _ARRAY and isinstance(x, jax.core.Tracer) for x in leaves)
 
 
+def _check_alive(fn, args, kwargs, error: Exception, donation: DonationSpec | None = None) -> None:
+    """Re-raise a failed call's error as a DeletedArrayError naming the donated/deleted argument by
+    its parameter path (``p['w']``) and the caller's line, when that is what went wrong (an array
+    deleted earlier, or one donated while also passed in another position)."""
+    flat = jax.tree_util.tree_flatten_with_path((args, kwargs))[0]
+    # (a NamedArray's own array shows as "[<flat index 0>]" in key paths: drop it)
+    names = [f"argument {_describe(fn, jax.tree_util.keystr(path).replace('[<flat index 0>]', ''))}"
+             for path, _ in flat]
+    leaves = [leaf for _, leaf in flat]
+    try:
+        check_alive(leaves, names)
+        if donation is not None and donation.active:
+            donated = {id(x): i for i, (x, d) in enumerate(zip(leaves, donation.mask(args, kwargs)))
+                       if d and isinstance(x, pjrt.Array)}
+            for j, x in enumerate(leaves):
+                if id(x) in donated and donated[id(x)] != j:
+                    raise DeletedArrayError(f"{names[donated[id(x)]]} is donated but the same array is also "
+                                            f"{names[j]}; pass a copy, or do not donate it")
+    except DeletedArrayError as e:
+        raise e.with_location(user_location()).with_traceback(None) from None
+
+
 def _describe(fn, path: str) -> str:
     # path looks like "[0][1]['w']" for (args, kwargs): name the parameter where we can
     try:
@@ -344,6 +387,11 @@ class Compiled:
     def as_text(self) -> str:
         """Optimized HLO after SPMD partitioning."""
         return self._executable.optimized_hlo()
+
+    def memory_analysis(self):
+        """XLA's compiled memory analysis (as jax's ``Compiled.memory_analysis()``): argument, output,
+        alias (results written into donated arguments) and temp sizes in bytes."""
+        return self._executable.memory_stats()
 
     def __call__(self, *args, **kwargs):
         leaves, treedef = _tree_flatten((args, kwargs))
@@ -392,7 +440,10 @@ def compile(fn: Callable | None = None, **options):
     ``out_axis_resources`` (the same for the arguments / results only; without ``axis_resources``
     the intermediates are left to Shardy's propagation, as under pjit), ``mesh``
     (``jax.sharding.Mesh`` or ``{"data": 4}``; else ``named.use_mesh``), ``passes`` (extra passes run
-    before the built-ins), ``builtin_passes``, ``timing``. With ``in_axes=``/``out_axes=`` the function
+    before the built-ins), ``builtin_passes``, ``timing``, and buffer donation: ``donate_argnums`` /
+    ``donate_argnames`` (as jax.jit) or haliax's ``donate_args`` / ``donate_kwargs`` (pytree prefixes of
+    bools or leaf predicates); a donated argument is deleted after the call and XLA may write a result
+    of the same type into its buffers (see :mod:`named.donation`). With ``in_axes=``/``out_axes=`` the function
     takes and returns positional arrays, as under xmap (see :class:`named.XMapFunction`).
 
     >>> import named

@@ -13,10 +13,15 @@ import jax
 import jax.extend as jex
 import numpy as np
 from jaxlib import xla_client
+from jaxlib import version as _jaxlib_version
+
+from . import cache as _cache
+
+jaxlib_version = _jaxlib_version.__version__
 
 __all__ = ["DeletedArgumentError", "canonical_dtype", "devices", "compile", "result_handlers", "execute", "Mesh",
            "NamedSharding", "PartitionSpec", "SingleDeviceSharding", "Array", "ArrayImpl", "device_put",
-           "optimized_hlo", "refuse_as_jax_value"]
+           "optimized_hlo", "refuse_as_jax_value", "memory_stats", "allgather"]
 
 Array = jax.Array
 Mesh = jax.sharding.Mesh
@@ -24,6 +29,7 @@ NamedSharding = jax.sharding.NamedSharding
 PartitionSpec = jax.sharding.PartitionSpec
 SingleDeviceSharding = jax.sharding.SingleDeviceSharding
 device_put = jax.device_put
+RuntimeError_ = jax.errors.JaxRuntimeError  # what PJRT raises for a bad buffer (a RuntimeError)
 ArrayImpl = type(jax.numpy.zeros(()))  # the concrete jax.Array class; exact type checks are fast
 
 
@@ -44,7 +50,15 @@ def compile(module_text: str, device_list: Sequence, *, sharded: bool):
                                               device_assignment=ids)
     if sharded:
         options.executable_build_options.use_shardy_partitioner = True
-    return backend.compile_and_load(module_text, xla_client.DeviceList(tuple(device_list)), options)
+    devices = xla_client.DeviceList(tuple(device_list))
+    # The persistent cache (runtime/cache.py) keys on everything that changes the binary.
+    facts = (jaxlib_version, backend.platform, backend.platform_version, device_list[0].device_kind,
+             tuple(d.id for d in device_list))
+    return _cache.compile_cached(
+        module_text, options.SerializeAsString(), facts,
+        lambda: backend.compile_and_load(module_text, devices, options),
+        backend.serialize_executable,
+        lambda payload: backend.deserialize_executable(payload, devices, options))
 
 
 def result_handlers(specs: Sequence[tuple[tuple[int, ...], np.dtype, object]], weak=None) -> list:
@@ -80,6 +94,19 @@ def execute(executable, args: Sequence[jax.Array], handlers: Sequence) -> list:
 
 class DeletedArgumentError(ValueError):
     """An argument's buffers were deleted (donated or ``.delete()``d) before the call."""
+
+
+def allgather(array: jax.Array) -> np.ndarray:
+    """All of a global array as host data, collected from every process (a collective)."""
+    if array.is_fully_addressable or array.is_fully_replicated:
+        return np.asarray(array)
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(array, tiled=True))
+
+
+def memory_stats(executable):
+    """XLA's compiled memory analysis of a loaded executable (argument, output, alias and temp bytes)."""
+    return executable.get_compiled_memory_stats()
 
 
 def optimized_hlo(executable) -> str:

@@ -13,7 +13,8 @@ from jaxlib.mlir._mlir_libs import _jax_mlir_ext
 from jaxlib.mlir.dialects import chlo, func, sdy, stablehlo
 
 __all__ = ["ir", "func", "stablehlo", "chlo", "sdy", "context", "element_type", "tensor_type", "dense", "module_text",
-           "MLIRError", "EmbedError", "embed_module", "call_function", "function_signature"]
+           "MLIRError", "EmbedError", "embed_module", "call_function", "function_signature",
+           "name_scope_path", "name_location", "portable_artifact", "module_from_artifact", "stablehlo_version"]
 
 MLIRError = ir.MLIRError
 
@@ -35,6 +36,47 @@ def context() -> ir.Context:
         _local.ctx = ctx
         _local.types = {}
     return ctx
+
+
+def name_scope_path() -> str:
+    """The current ``jax.named_scope`` path (``named.scope`` pushes onto the same stack), e.g.
+    ``"block_3/attn"``; empty outside any scope. Reads jax's private name stack (pinned release)."""
+    stack = _name_stack()
+    return str(stack) if stack.stack else ""
+
+
+try:
+    from jax._src.source_info_util import current_name_stack as _name_stack
+except ImportError:  # pragma: no cover - another jax: scopes are not recorded
+    class _NoStack:
+        stack = ()
+    _name_stack = _NoStack
+
+
+def name_location(name: str, child: ir.Location) -> ir.Location:
+    """``loc("name"(child))``: XLA turns the name into the HLO op's ``op_name`` metadata."""
+    return ir.Location.name(name, childLoc=child)
+
+
+def portable_artifact(module: ir.Module, target: str | None = None) -> tuple[bytes, str]:
+    """``module`` as a versioned, portable StableHLO artifact (MLIR bytecode in the VHLO dialect; Shardy
+    attributes and ops kept) for StableHLO ``target`` (default: what runtimes 12 weeks old accept);
+    returns ``(bytes, target)``. PJRT compiles the bytes directly."""
+    with context():
+        if target is None:
+            target = stablehlo.get_version_from_compatibility_requirement(
+                stablehlo.StablehloCompatibilityRequirement.WEEK_12)
+        return stablehlo.serialize_portable_artifact(module, target, True), target
+
+
+def module_from_artifact(data: bytes) -> ir.Module:
+    """The StableHLO module of a portable artifact (raises ``MLIRError``/``ValueError`` if malformed)."""
+    return stablehlo.deserialize_portable_artifact(context(), data)
+
+
+def stablehlo_version() -> str:
+    """The StableHLO version this jaxlib writes and reads (artifacts up to it are accepted)."""
+    return stablehlo.get_current_version()
 
 
 def module_text(module: ir.Module) -> str:
