@@ -309,6 +309,11 @@ class Compiled:
         """Optimized HLO after SPMD partitioning."""
         return self._executable.optimized_hlo()
 
+    def memory_analysis(self):
+        """XLA's compiled memory analysis (``temp_size_in_bytes``, ``argument_size_in_bytes``, ...), as
+        ``jax.jit(f).lower(...).compile().memory_analysis()``."""
+        return self._executable.memory_stats()
+
     def __call__(self, *args, **kwargs):
         leaves, treedef = _tree_flatten((args, kwargs))
         expected = tuple(t.unsharded() for t in self._entry.stages.traced.arg_types)

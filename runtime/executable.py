@@ -91,5 +91,9 @@ class Executable:
     def optimized_hlo(self) -> str:
         return pjrt.optimized_hlo(self.loaded)
 
+    def memory_stats(self):
+        """XLA's memory analysis (``temp_size_in_bytes`` and friends), as ``jax``'s ``memory_analysis()``."""
+        return pjrt.memory_stats(self.loaded)
+
 
 __all__ = ["Executable", "ArgumentError", "ShardingError"]

@@ -67,6 +67,11 @@ def optimized_hlo(executable) -> str:
     return "\n\n".join(m.to_string() for m in executable.hlo_modules())
 
 
+def memory_stats(executable):
+    """XLA's compiled memory analysis of a loaded executable (argument, output, temp bytes...)."""
+    return executable.get_compiled_memory_stats()
+
+
 # ------------------------------------------------------------------------------ C++ dispatch fast path
 # jax.jit's cached calls never enter Python: jaxlib's `pjit` dispatcher checks the arguments' pytree
 # structure, dtypes, shapes and shardings in C++ and runs the executable it was handed by a
