@@ -225,3 +225,9 @@ def _dispatch_pytree(name, mode):
     return compare(name, lambda: f_named(p_named, x_named), lambda: f_jax(p_plain, x_plain), haliax_fn=f_hax,
                    target=DISPATCH_TARGET, rounds=2 * mode.rounds - 1, round_budget_s=mode.budget_s / 2,
                    warmup=mode.warmup)
+
+
+# -------------------------------------------------------------------------------- rematerialization
+import remat_bench  # noqa: E402
+
+remat_bench.register(benchmark)
