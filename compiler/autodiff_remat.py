@@ -5,7 +5,9 @@ policy saves (results of the region's own ops; ops with regions of their own are
 recomputed). The backward pass puts an optimization barrier on the checkpoint's operands and the
 saved values (when ``prevent_cse``, so XLA cannot merge what follows with the forward pass), then
 runs the region's forward and backward pass from them: every op whose results were saved is
-skipped, everything else the backward pass needs is recomputed there.
+skipped, everything else the backward pass needs is recomputed there. A saved
+``checkpoint_name`` also stands for its operand (it is the identity), so the op that made the
+tagged value is not recomputed for its own VJP either.
 """
 
 from __future__ import annotations
@@ -40,7 +42,12 @@ def _checkpoint_vjp(ctx: VJPContext, *cts):
     if src.attrs["prevent_cse"] and inputs:
         inputs = list(ctx.emit(OptimizationBarrier, inputs))
     n = len(ctx.operands)
-    keep = {id(region.ops[i].results[j]): v for (i, j), v in zip(positions, inputs[n:])}
+    keep = {}
+    for (i, j), v in zip(positions, inputs[n:]):
+        op = region.ops[i]
+        keep[id(op.results[j])] = v
+        if type(op) is CheckpointName:  # the identity: its operand is saved too (tanh's VJP reads it)
+            keep.setdefault(id(op.operands[0]), v)
     _, arg_cts = vjp_block(ctx.builder, region, inputs[:n], list(cts), saved=keep)
     return arg_cts
 

@@ -303,3 +303,24 @@ def test_unknown_policies_are_typed_errors():
     with pytest.raises(named.ParseError, match="'name' must be a non-empty string"):
         parse("func @f(%0: f32[e=3]) -> (f32[e=3]) {\n  %1 = named.checkpoint_name %0 {name = \"a b\"} : f32[e=3]\n"
               "  return %1\n}\n")
+
+
+# ------------------------------------------------------------------------------- benchmark programs
+def test_benchmarked_remat_programs_match_jax():
+    import dataclasses
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import models
+    import remat_bench
+    sizes = dataclasses.replace(models.TINY, layers=4)
+    xn, xj = models.sequence_data(sizes)
+    named_layers, jax_layers, stacked_named, stacked_jax = remat_bench._stack_params(sizes)
+    cases = [(remat_bench.unrolled_losses("dots_saveable"), named_layers, jax_layers),
+             (remat_bench.scanned_losses("nested"), stacked_named, stacked_jax)]
+    for (loss_named, loss_jax), pn, pj in cases:
+        got = named.compile(named.grad(loss_named))(pn, xn)
+        want = jax.grad(loss_jax)(pj, xj)
+        for g, w in zip(jax.tree_util.tree_leaves(got, is_leaf=lambda a: isinstance(a, named.NamedArray)),
+                        jax.tree_util.tree_leaves(want)):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=2e-4, atol=2e-5)
