@@ -333,3 +333,29 @@ def test_docstring_examples():
     for module in (sys.modules["named.remat"], sys.modules["named.dialect.ops.remat"]):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_closures_pytrees_int_carries_and_random_under_remat():
+    T3, E3 = named.make_axes(t=4, e=3)
+    xs, w = named.named(_data((4, 3), 9), (T3, E3)), named.named(_data((3,), 10), (E3,))
+
+    def loss(w, xs):  # closes over w, a static 3.0, a dict result
+        out = named.checkpoint(lambda x, k: {"a": named.sin(x * w) * k, "b": (x, 2.0)})(xs, 3.0)
+        return out["a"].sum() + out["b"][0].sum()
+    want = jax.grad(lambda w, x: (jnp.sin(x * w) * 3.0).sum() + x.sum())(_data((3,), 10), _data((4, 3), 9))
+    np.testing.assert_allclose(np.asarray(named.grad(loss)(w, xs)), want, rtol=1e-5, atol=1e-6)
+
+    def counted(w, xs, remat):  # an int carry beside a float one
+        def step(c, x):
+            return (c[0] + 1, named.tanh(c[1] * w + x)), None
+        (i, h), _ = named.scan(step, "t", remat=remat)((0, named.zeros(E3)), xs)
+        return h.sum() + i.astype("f32")
+    plain = np.asarray(named.grad(counted)(w, xs, False))
+    np.testing.assert_allclose(np.asarray(named.grad(counted)(w, xs, True)), plain, rtol=1e-6, atol=1e-7)
+
+    def noisy(w, k, ck):  # the recomputation draws the same numbers
+        def inner(w, k):
+            return (named.sin(w) * named.random.uniform(k, E3)).sum()
+        return (named.checkpoint(inner) if ck else inner)(w, k)
+    k = named.random.key(3)
+    np.testing.assert_array_equal(np.asarray(named.grad(noisy)(w, k, True)), np.asarray(named.grad(noisy)(w, k, False)))
