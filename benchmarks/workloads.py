@@ -251,3 +251,8 @@ import scale  # noqa: E402
 
 for _name, _bench in scale.ROWS:
     benchmark(_name)(_bench)
+
+# -------------------------------------------------------------------------------- rematerialization
+import remat_bench  # noqa: E402
+
+remat_bench.register(benchmark)

@@ -37,7 +37,9 @@ def predict(params, images):
 
 def loss(params, images, labels):
     targets = named.nn.one_hot(labels, Classes)
-    return -(targets * predict(params, images)).sum(Classes).mean(Batch)
+    # Rematerialization: the backward pass keeps the matmul results and recomputes the rest.
+    log_probs = named.checkpoint(predict, policy=named.checkpoint_policies.dots_saveable)(params, images)
+    return -(targets * log_probs).sum(Classes).mean(Batch)
 
 
 @named.compile(axis_resources=MAPPING, mesh=MESH, donate_argnums=0)

@@ -48,6 +48,8 @@ from .axiswise import *  # noqa: E402,F401,F403
 from . import random  # noqa: E402,F401  (named.random: keys and samplers)
 from .autodiff import GradientError, grad, value_and_grad  # noqa: E402,F401
 from .control import cond, fold, scan, while_loop  # noqa: E402,F401
+from .remat import (ScanCheckpointPolicy, checkpoint, checkpoint_name, checkpoint_policies,  # noqa: E402,F401
+                    remat, tree_checkpoint_name)
 from . import methods as _methods  # noqa: E402,F401  (operators and methods on NamedArray)
 from . import extend  # noqa: E402,F401  (defining ops, lowerings and passes)
 from .interop import call_jax, jax_function  # noqa: E402,F401  (JAX code inside named programs)

@@ -11,3 +11,4 @@ from .axiswise import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
 from .structure import *  # noqa: F401,F403
 from .interop import *  # noqa: F401,F403
+from .remat import *  # noqa: F401,F403
