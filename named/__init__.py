@@ -46,6 +46,10 @@ from .autodiff import GradientError, grad, value_and_grad  # noqa: E402,F401
 from .control import cond, fold, scan, while_loop  # noqa: E402,F401
 from . import methods as _methods  # noqa: E402,F401  (operators and methods on NamedArray)
 from . import extend  # noqa: E402,F401  (defining ops, lowerings and passes)
+from . import axis  # noqa: E402,F401  (axis helpers, issue 13)
+from .axis import (AxisSelection, AxisSelector, AxisSpec, axis_name, axis_size, concat_axes,  # noqa: E402,F401
+                   eliminate_axes, ensure_tuple, intersect_axes, is_axis_compatible, replace_axis, selects_axis,
+                   union_axes, without_axes)
 
 from ._traceback import install as _install_traceback_filter  # noqa: E402
 
