@@ -50,6 +50,7 @@ from . import axis  # noqa: E402,F401  (axis helpers, issue 13)
 from .axis import (AxisSelection, AxisSelector, AxisSpec, axis_name, axis_size, concat_axes,  # noqa: E402,F401
                    eliminate_axes, ensure_tuple, intersect_axes, is_axis_compatible, replace_axis, selects_axis,
                    union_axes, without_axes)
+from .vmap import vmap  # noqa: E402,F401
 
 from ._traceback import install as _install_traceback_filter  # noqa: E402
 
