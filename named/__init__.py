@@ -51,6 +51,8 @@ from .axis import (AxisSelection, AxisSelector, AxisSpec, axis_name, axis_size, 
                    eliminate_axes, ensure_tuple, intersect_axes, is_axis_compatible, replace_axis, selects_axis,
                    union_axes, without_axes)
 from .vmap import vmap  # noqa: E402,F401
+from . import tree  # noqa: E402,F401  (named.tree: pytree helpers)
+from .tree import is_named_array  # noqa: E402,F401
 
 from ._traceback import install as _install_traceback_filter  # noqa: E402
 
