@@ -53,6 +53,10 @@ from .axis import (AxisSelection, AxisSelector, AxisSpec, axis_name, axis_size, 
 from .vmap import vmap  # noqa: E402,F401
 from . import tree  # noqa: E402,F401  (named.tree: pytree helpers)
 from .tree import is_named_array  # noqa: E402,F401
+from .partitioning_helpers import (PhysicalAxisSpec, ResourceAxis, ResourceMapping, auto_sharded,  # noqa: E402,F401
+                                   fsdp, infer_resource_partitions, named_jit, physical_axis_name,
+                                   physical_axis_size, pspec_for, pspec_for_axis, round_axis_for_partitioning,
+                                   sharding_for_axis)
 
 from ._traceback import install as _install_traceback_filter  # noqa: E402
 

@@ -157,13 +157,14 @@ def current_mapping_entry() -> tuple:
 
 
 # ------------------------------------------------------------------------------------------- shard
-def shard(x: Any, mapping: Resources | None = None):
+def shard(x: Any, mapping: Resources | None = None, mesh=None):
     """Constrain how ``x`` (a NamedArray or a pytree of them) is split over the mesh.
 
     Inside ``@named.compile`` it records ``named.sharding_constraint`` (lowered to
     ``sdy.sharding_constraint``); ``mapping=None`` means the ``axis_mapping`` in force, else the compiled
-    function's mapping. Eagerly it re-places the arrays on the mesh (``use_mesh``, else the mesh they
-    are on; with neither it returns ``x`` unchanged).
+    function's mapping. Eagerly it re-places the arrays on the mesh (``mesh=``, else ``use_mesh``, else
+    the mesh they are on; with none it returns ``x`` unchanged). Leaves that are not NamedArrays
+    (plain arrays, scalars) are left alone.
 
     >>> import named
     >>> x = named.ones(named.make_axes(batch=8, embed=4))
@@ -174,6 +175,9 @@ def shard(x: Any, mapping: Resources | None = None):
     """
     from .core import NamedArray
 
+    if mesh is not None and current_builder() is None:  # eager: place on this mesh (haliax's mesh=)
+        with use_mesh(mesh):
+            return shard(x, mapping)
     if mapping is None:
         mapping = current_axis_mapping()
     table = normalize_resources(mapping)[0]
