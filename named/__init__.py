@@ -57,6 +57,9 @@ from .partitioning_helpers import (PhysicalAxisSpec, ResourceAxis, ResourceMappi
                                    fsdp, infer_resource_partitions, named_jit, physical_axis_name,
                                    physical_axis_size, pspec_for, pspec_for_axis, round_axis_for_partitioning,
                                    sharding_for_axis)
+from . import typing  # noqa: E402,F401  (named.typing: f32["batch embed"] annotations)
+from . import ref  # noqa: E402,F401  (named.ref: mutable references)
+from .ref import NamedRef, freeze, new_ref, swap  # noqa: E402,F401
 
 from ._traceback import install as _install_traceback_filter  # noqa: E402
 
