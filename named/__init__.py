@@ -60,6 +60,7 @@ from .partitioning_helpers import (PhysicalAxisSpec, ResourceAxis, ResourceMappi
 from . import typing  # noqa: E402,F401  (named.typing: f32["batch embed"] annotations)
 from . import ref  # noqa: E402,F401  (named.ref: mutable references)
 from .ref import NamedRef, freeze, new_ref, swap  # noqa: E402,F401
+from . import debug  # noqa: E402,F401  (named.debug: shardings pictures, array summaries, model checks)
 
 from ._traceback import install as _install_traceback_filter  # noqa: E402
 
