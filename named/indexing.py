@@ -291,6 +291,15 @@ def slice(array: NamedArray, *args, **kwargs) -> NamedArray:
 
 
 def _slice_one(array, axis, new_axis=None, start=0, length=None) -> NamedArray:
+    if isinstance(start, dslice):
+        if length is not None and length != start.size:
+            raise _fail(f"slice: a dslice of length {start.size} was given with length={length}")
+        name = resolve_axis(_as_array(array), axis).name
+        out = index(_as_array(array), {name: start})
+        if new_axis is not None:
+            from .shape import rename
+            out = rename(out, {name: new_axis})
+        return out
     if length is None:
         if not isinstance(new_axis, Axis):
             raise TypeError("slice() needs length= or new_axis=Axis(name, size)")
@@ -309,6 +318,7 @@ def _slice_many(array, start: Mapping, length: Mapping | None = None) -> NamedAr
     x = _as_array(array)
     lengths = {(k.name if isinstance(k, Axis) else k): v for k, v in (length or {}).items()}
     windows, renames = {}, {}
+    start, dslices = _split_dslices(x, start, lengths)
     for key, s in start.items():
         name = resolve_axis(x, key).name
         if name not in lengths:
@@ -318,13 +328,37 @@ def _slice_many(array, start: Mapping, length: Mapping | None = None) -> NamedAr
             renames[name] = size.name
             size = size.size
         windows[name] = (s, size)
-    if lengths:
-        raise TypeError(f"slice: lengths given for {sorted(lengths)} but no start")
+    if set(lengths) - set(dslices):
+        raise TypeError(f"slice: lengths given for {sorted(set(lengths) - set(dslices))} but no start")
     out = _windows(x, windows)
+    if dslices:  # haliax: a dslice start carries its own length; reads past the ends give zeros
+        out = index(out, dslices)
+        for name in dslices:
+            given = lengths.pop(name, None)
+            if isinstance(given, Axis):
+                renames[name] = given.name
     if any(old != new for old, new in renames.items()):
         from .shape import rename
         out = rename(out, renames)
     return out
+
+
+def _split_dslices(x: NamedArray, start: Mapping, lengths: dict) -> tuple[dict, dict]:
+    """(the other starts, {axis name: dslice}); a length given beside a dslice must agree with it
+    (an Axis of its size stays in ``lengths`` and renames the axis)."""
+    rest, dslices = {}, {}
+    for key, s in start.items():
+        if not isinstance(s, dslice):
+            rest[key] = s
+            continue
+        name = resolve_axis(x, key).name
+        given = lengths.get(name)
+        if given is not None and (given.size if isinstance(given, Axis) else given) != s.size:
+            raise _fail(f"slice: axis {name!r} has a dslice of length {s.size} but length {given!r}")
+        if given is not None and not isinstance(given, Axis):
+            del lengths[name]
+        dslices[name] = s
+    return rest, dslices
 
 
 def _windows(x: NamedArray, windows: dict[str, tuple[Any, int]]) -> NamedArray:

@@ -240,14 +240,20 @@ def named_jit(fn: Callable | None = None, axis_resources: ResourceMapping | None
     return compile(fn, **options)
 
 
-def fsdp(fn: Callable, parameter_mapping: ResourceMapping, compute_mapping: ResourceMapping, **options):
+def fsdp(fn, parameter_mapping: ResourceMapping | None = None, compute_mapping: ResourceMapping | None = None,
+         **options):
     """Fully-sharded data parallel: arguments and results split by ``parameter_mapping`` (weights
-    stored split across devices), everything computed under ``compute_mapping``.
+    stored split across devices), everything computed under ``compute_mapping``. Also a decorator:
+    ``@named.fsdp(parameter_mapping, compute_mapping)``.
 
     >>> import named
     >>> step = named.fsdp(lambda w: w * 2, {"embed": "data"}, {"batch": "data"}, mesh={"data": 2})
     >>> step(named.ones(named.make_axes(embed=4))).array.sharding.spec
     P('data',)
     """
+    if isinstance(fn, Mapping):  # fsdp(parameter_mapping, compute_mapping) as a decorator
+        fn, parameter_mapping, compute_mapping = None, fn, parameter_mapping
+    if parameter_mapping is None or compute_mapping is None:
+        raise TypeError("fsdp needs parameter_mapping and compute_mapping")
     return named_jit(fn, axis_resources=compute_mapping, in_axis_resources=parameter_mapping,
                      out_axis_resources=parameter_mapping, **options)

@@ -110,6 +110,8 @@ def test_named_jit_with_resources_and_fsdp():
         np.testing.assert_allclose(np.asarray(new_w), want, rtol=1e-5, atol=1e-5)
         text = fsdp_step.lower(w, xs).as_text()
         assert "batch=8@data" in text and "hidden=16@data" in text
+        decorated = named.fsdp({"hidden": "data"}, {"batch": "data"})(step)  # the decorator form
+        np.testing.assert_allclose(np.asarray(decorated(w, xs)), want, rtol=1e-5, atol=1e-5)
         jitted = named.named_jit(axis_resources={"batch": "data", "hidden": "model"})(step)
         out = jitted(w, xs)
         assert out.array.sharding.spec == PartitionSpec(None, "model")

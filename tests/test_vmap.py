@@ -148,3 +148,22 @@ def test_errors():
     # an axis given by Axis with no mapped argument: the result is repeated
     out = named.vmap(lambda: named.ones(E), B)()
     assert out.axes == (B, E)
+
+
+def test_unmapped_args_and_mapped_kwargs():
+    # haliax's test_vmap_unmapped_args / test_vmap_mapped_kwarg
+    Batch, Width, Depth = Axis("Batch", 10), Axis("Width", 3), Axis("Depth", 4)
+    named1 = named.named(rng.normal(size=(3, 4)).astype(np.float32), (Width, Depth))
+    selected = named.vmap(lambda x: x.sum(Width), Batch)(named1)
+    assert selected.axes == (Batch, Depth)
+    np.testing.assert_allclose(np.asarray(selected), np.tile(np.asarray(named1).sum(0), (10, 1)), rtol=1e-6)
+
+    batched = named.named(rng.normal(size=(10, 3, 4)).astype(np.float32), (Batch, Width, Depth))
+    selected = named.vmap(lambda x: x.sum(Width), Batch)(x=batched)
+    assert selected.axes == (Batch, Depth)
+    np.testing.assert_allclose(np.asarray(selected), np.asarray(batched).sum(1), rtol=1e-5)
+    # kwargs= keeps a keyword argument whole
+    both = named.vmap(lambda x, y: x.sum(Width) + y.sum(("Batch", "Width")), Batch, kwargs={"y": False})
+    out = both(x=batched, y=batched)
+    want = np.asarray(batched).sum(1) + np.asarray(batched).sum((0, 1))
+    np.testing.assert_allclose(np.asarray(out), want, rtol=1e-5)
