@@ -23,7 +23,7 @@ from .core import NamedArray
 
 __all__ = ["map", "scan_aware_map", "flatten", "unflatten", "leaves", "structure", "is_named_array",
            "tree_map", "scan_aware_tree_map", "tree_flatten", "tree_unflatten", "tree_leaves", "tree_structure",
-           "shaped_rng_split", "maybe_rng_split"]
+           "shaped_rng_split", "maybe_rng_split", "resize_axis"]
 
 _builtin_map = map
 
@@ -172,3 +172,40 @@ def shaped_rng_split(key, split_shape):
     if count == 1:
         return jax.numpy.reshape(key, shape + key.shape)
     return jax.numpy.reshape(jax.random.split(key, count), shape + key.shape)
+
+
+def resize_axis(tree: Any, old_axis, new_size: int, key=None) -> Any:
+    """Every NamedArray of ``tree`` with ``old_axis``, resized along it to ``new_size``: truncated when
+    shrinking; when growing, the new entries are drawn from a normal distribution with the array's
+    mean and standard deviation (``key``: a ``named.random`` key), or set to its mean without a key.
+
+    >>> import named
+    >>> t = named.tree.resize_axis({"w": named.ones(named.make_axes(a=2, b=3))}, "a", 4)
+    >>> t["w"].axes[0], float(t["w"].sum())
+    (Axis(name='a', size=4), 12.0)
+    """
+    from . import random
+    from .shape_ops import concatenate
+    from .indexing import slice as named_slice
+
+    name = old_axis.name if isinstance(old_axis, Axis) else old_axis
+    arrays = [x for x in leaves(tree) if isinstance(x, NamedArray) and name in x.shape]
+    keys = iter(random.split(key, max(len(arrays), 1)) if key is not None else [None] * len(arrays))
+
+    def resize(x):
+        if not isinstance(x, NamedArray) or name not in x.shape:
+            return x
+        size = x.shape[name]
+        k = next(keys)
+        if new_size <= size:
+            return named_slice(x, name, start=0, length=new_size)
+        extra_axes = tuple(Axis(name, new_size - size) if a.name == name else a for a in x.axes)
+        mean, std = x.mean(), x.std()
+        if k is None:
+            from .shape import broadcast_to
+            fresh = broadcast_to(mean.astype(x.dtype), extra_axes)
+        else:
+            fresh = (mean + std * random.normal(k, extra_axes, dtype=x.dtype)).astype(x.dtype)
+        return concatenate(name, [x, fresh.rearrange(tuple(a.name for a in x.axes))])
+
+    return map(resize, tree)

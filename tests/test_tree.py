@@ -86,3 +86,21 @@ def test_rng_split_helpers():
     assert named.tree.maybe_rng_split(jk, 3).shape == (3, 2)
     with pytest.raises(TypeError):
         named.tree.shaped_rng_split(key, ["layer"])
+
+
+def test_resize_axis():
+    # haliax's test_resize_axis
+    A, B, C = named.make_axes(A=10, B=20, C=30)
+    NewA = Axis("A", 15)
+    k1, k2, k3 = named.random.split(named.random.key(0), 3)
+    module = {"name1": named.random.normal(k1, (B, A, C)), "name2": named.random.normal(k2, (B, C)),
+              "name3": named.random.normal(k3, (A,))}
+    module2 = named.tree.resize_axis(module, "A", 15, key=named.random.key(1))
+    assert module2["name1"].axes == (B, NewA, C)
+    assert module2["name2"] is module["name2"]
+    assert module2["name3"].axes == (NewA,)
+    np.testing.assert_allclose(float(module2["name1"].mean()), float(module["name1"].mean()), rtol=1e-1, atol=1e-2)
+    np.testing.assert_allclose(np.asarray(module2["name1"])[:, :10], np.asarray(module["name1"]))
+    assert float(module2["name1"]["A", 10:].std()) > 0.5  # fresh values, not a constant
+    small = named.tree.resize_axis(module, A, 4)
+    np.testing.assert_allclose(np.asarray(small["name3"]), np.asarray(module["name3"])[:4])
