@@ -167,3 +167,17 @@ def test_unmapped_args_and_mapped_kwargs():
     out = both(x=batched, y=batched)
     want = np.asarray(batched).sum(1) + np.asarray(batched).sum((0, 1))
     np.testing.assert_allclose(np.asarray(out), want, rtol=1e-5)
+
+
+def test_vmap_sharded_over_the_mapped_axis():
+    Bs = Axis("batch", 8)
+    xd = rng.normal(size=(8, 4)).astype(np.float32)
+    x = named.named(xd, (Bs, E))
+    w = named.named(WD, (E, H))
+    step = named.compile(named.vmap(normalize_then_project, Bs), axis_resources={"batch": "data", "embed": "model"},
+                         mesh={"data": 4, "model": 2})
+    out = step(x, w)
+    want = per_slice(normalize_then_project, x, "batch", w)
+    close(out, want)
+    assert tuple(out.array.sharding.spec)[0] == "data"  # results split along the mapped axis
+    assert "batch=8@data, embed=4@model" in step.lower(x, w).as_text()
