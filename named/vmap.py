@@ -217,8 +217,12 @@ _SLICE_OPERAND_ONLY: set[type] = set()
 
 
 def _register_index_ops():
-    from named.dialect import DynamicSlice, DynamicUpdateSlice, Gather, Scatter
-    _SLICE_OPERAND_ONLY.update({DynamicSlice, DynamicUpdateSlice, Gather, Scatter})
+    # A gather or scatter whose index arrays carry the mapped axis zips it with the operand's (shared
+    # axes are batch axes of those ops), which is the per-slice meaning; a scatter that would merge
+    # every slice's updates into one unmapped operand fails the type check above and falls back.
+    # A batched start of a window has no batched form here.
+    from named.dialect import DynamicSlice, DynamicUpdateSlice
+    _SLICE_OPERAND_ONLY.update({DynamicSlice, DynamicUpdateSlice})
 
 
 _register_index_ops()

@@ -181,3 +181,30 @@ def test_vmap_sharded_over_the_mapped_axis():
     close(out, want)
     assert tuple(out.array.sharding.spec)[0] == "data"  # results split along the mapped axis
     assert "batch=8@data, embed=4@model" in step.lower(x, w).as_text()
+
+
+def test_batched_gather_and_scatter_stay_batched():
+    K = Axis("k", 2)
+    x = named.named(XD, (B, E))
+    idx_data = np.array([[0, 3], [2, 2], [1, 0]], np.int32)
+    idx = named.named(idx_data, (B, K))
+    table = named.named(WD, (E, H))
+
+    def f(row, i):
+        picked = row["embed", i]                       # gather from a mapped operand
+        rows = table["embed", i]                       # gather from an unmapped operand
+        bumped = row.at["embed", i].add(1.0)           # scatter into a mapped operand
+        return picked.sum() + rows.sum("k"), bumped
+
+    mapped = named.vmap(f, B)
+    want = [f(x["batch", b], idx["batch", b]) for b in range(3)]
+    for out in (mapped(x, idx), named.compile(mapped)(x, idx)):
+        close(out[0], named.stack("batch", [w[0] for w in want]))
+        close(out[1], named.stack("batch", [w[1] for w in want]))
+    assert "named.scan" not in named.compile(mapped).lower(x, idx).as_text("traced")
+
+    def into_unmapped(i):  # every slice scatters into its own copy of `table`: falls back, same meaning
+        return table.at["embed", i].set(0.0)
+
+    got = named.vmap(into_unmapped, B)(idx)
+    close(got, named.stack("batch", [into_unmapped(idx["batch", b]) for b in range(3)]))
