@@ -251,3 +251,14 @@ def eager_layout(fn: Function, placement) -> "tuple[pjrt.Mesh | None, Mesh | Non
         if all(a.size % split == 0 for v in values for a in v.type.axes if a.name == logical):
             fitting[logical] = resources
     return jax_mesh, ir_mesh, fitting
+
+
+def __getattr__(name: str):
+    """haliax's ``haliax.partitioning`` names that live in :mod:`named.partitioning_helpers`
+    (``named.partitioning.named_jit`` etc.), looked up lazily to keep the import order simple."""
+    if name.startswith("__"):  # the import machinery probes __path__ etc. while modules still load
+        raise AttributeError(name)
+    from . import partitioning_helpers
+    if name in partitioning_helpers.__all__:
+        return getattr(partitioning_helpers, name)
+    raise AttributeError(f"module 'named.partitioning' has no attribute {name!r}")

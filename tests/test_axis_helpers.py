@@ -146,3 +146,13 @@ def test_helpers_drive_ops_in_both_modes():
     for out in (f(x), named.compile(f)(x)):
         assert out.axes == (C, A)
         np.testing.assert_allclose(np.asarray(out), data.sum(1).T)
+
+
+def test_docstring_examples_of_the_api_modules_run():
+    import doctest
+    import importlib
+    for name in ("named.axis", "named.tree", "named.tree_util", "named.vmap", "named.typing", "named.ref",
+                 "named.partitioning_helpers", "named.debug"):
+        module = importlib.import_module(name)
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0, name

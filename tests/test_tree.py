@@ -104,3 +104,12 @@ def test_resize_axis():
     assert float(module2["name1"]["A", 10:].std()) > 0.5  # fresh values, not a constant
     small = named.tree.resize_axis(module, A, 4)
     np.testing.assert_allclose(np.asarray(small["name3"]), np.asarray(module["name3"])[:4])
+
+
+def test_haliax_module_spellings():
+    import named.tree_util as ntu
+    assert ntu.tree_map is named.tree.map and ntu.scan_aware_tree_map is named.tree.scan_aware_map
+    assert named.partitioning.named_jit is named.named_jit
+    assert named.partitioning.ResourceAxis.DATA == "data"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        named.partitioning.nope
