@@ -291,15 +291,8 @@ def slice(array: NamedArray, *args, **kwargs) -> NamedArray:
 
 
 def _slice_one(array, axis, new_axis=None, start=0, length=None) -> NamedArray:
-    if isinstance(start, dslice):
-        if length is not None and length != start.size:
-            raise _fail(f"slice: a dslice of length {start.size} was given with length={length}")
-        name = resolve_axis(_as_array(array), axis).name
-        out = index(_as_array(array), {name: start})
-        if new_axis is not None:
-            from .shape import rename
-            out = rename(out, {name: new_axis})
-        return out
+    if isinstance(start, dslice) and length is None and not isinstance(new_axis, Axis):
+        length = start.size  # haliax: a dslice start carries its length
     if length is None:
         if not isinstance(new_axis, Axis):
             raise TypeError("slice() needs length= or new_axis=Axis(name, size)")
@@ -318,55 +311,35 @@ def _slice_many(array, start: Mapping, length: Mapping | None = None) -> NamedAr
     x = _as_array(array)
     lengths = {(k.name if isinstance(k, Axis) else k): v for k, v in (length or {}).items()}
     windows, renames = {}, {}
-    start, dslices = _split_dslices(x, start, lengths)
     for key, s in start.items():
         name = resolve_axis(x, key).name
-        if name not in lengths:
+        if name not in lengths and not isinstance(s, dslice):
             raise TypeError(f"slice: no length given for axis {name!r}")
-        size = lengths.pop(name)
+        size = lengths.pop(name, s.size if isinstance(s, dslice) else None)
         if isinstance(size, Axis):
             renames[name] = size.name
             size = size.size
         windows[name] = (s, size)
-    if set(lengths) - set(dslices):
-        raise TypeError(f"slice: lengths given for {sorted(set(lengths) - set(dslices))} but no start")
+    if lengths:
+        raise TypeError(f"slice: lengths given for {sorted(lengths)} but no start")
     out = _windows(x, windows)
-    if dslices:  # haliax: a dslice start carries its own length; reads past the ends give zeros
-        out = index(out, dslices)
-        for name in dslices:
-            given = lengths.pop(name, None)
-            if isinstance(given, Axis):
-                renames[name] = given.name
     if any(old != new for old, new in renames.items()):
         from .shape import rename
         out = rename(out, renames)
     return out
 
 
-def _split_dslices(x: NamedArray, start: Mapping, lengths: dict) -> tuple[dict, dict]:
-    """(the other starts, {axis name: dslice}); a length given beside a dslice must agree with it
-    (an Axis of its size stays in ``lengths`` and renames the axis)."""
-    rest, dslices = {}, {}
-    for key, s in start.items():
-        if not isinstance(s, dslice):
-            rest[key] = s
-            continue
-        name = resolve_axis(x, key).name
-        given = lengths.get(name)
-        if given is not None and (given.size if isinstance(given, Axis) else given) != s.size:
-            raise _fail(f"slice: axis {name!r} has a dslice of length {s.size} but length {given!r}")
-        if given is not None and not isinstance(given, Axis):
-            del lengths[name]
-        dslices[name] = s
-    return rest, dslices
-
-
 def _windows(x: NamedArray, windows: dict[str, tuple[Any, int]]) -> NamedArray:
-    static, dynamic = {}, {}
+    static, dynamic, dslices = {}, {}, {}
     for name, (start, size) in windows.items():
         n = x.shape[name]
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
             raise TypeError(f"slice length for axis {name!r} must be a non-negative int, got {size!r}")
+        if isinstance(start, dslice):  # reads past the ends give zeros, as when indexing with it
+            if start.size != size:
+                raise _fail(f"slice: axis {name!r} has a dslice of length {start.size} but length {size}")
+            dslices[name] = start
+            continue
         i = _int(start)
         if i is None:
             dynamic[name] = (_scalar_index(Axis(name, n), start, "slice start"), int(size))
@@ -375,7 +348,8 @@ def _windows(x: NamedArray, windows: dict[str, tuple[Any, int]]) -> NamedArray:
         if not (0 <= j and j + size <= n):
             raise _fail(f"slice: a window of length {size} at {i} does not fit axis {name!r} of size {n}")
         static[name] = (j, j + int(size), 1)
-    return _dynamic_slice(_static_slice(x, static), dynamic, "clip")
+    out = _dynamic_slice(_static_slice(x, static), dynamic, "clip")
+    return index(out, dslices) if dslices else out
 
 
 def updated_slice(array: NamedArray, start: Mapping, update) -> NamedArray:
