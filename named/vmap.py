@@ -41,7 +41,7 @@ def vmap(fn: Callable, axis, *, default: Any = _is_named, args: Sequence = (), k
     and the results were stacked along ``axis`` (first).
 
     Which arguments are mapped follows haliax: ``args`` gives, per positional argument, a bool or a
-    predicate on leaves; ``kwargs`` the same per keyword; ``default`` (a predicate, by default "is a
+    predicate on leaves (or a pytree prefix of the argument holding those); ``kwargs`` the same per keyword; ``default`` (a predicate, by default "is a
     NamedArray") covers the rest. A mapped NamedArray without ``axis`` is passed whole to every
     slice, as is every argument that is not mapped. ``axis`` is an Axis or a name whose size comes
     from the mapped arrays. Works eagerly, under ``@named.compile``, and inside/around ``named.grad``.
@@ -72,15 +72,24 @@ def _selects(spec, leaf) -> bool:
     return bool(spec)
 
 
+def _flags_for(spec, value) -> list[bool]:
+    """Flags for the leaves of ``value``: ``spec`` is a bool or predicate for all of them, or a
+    pytree prefix of ``value`` with a bool or predicate per subtree (haliax's ``args=`` trees)."""
+    if isinstance(spec, bool) or callable(spec):
+        return [_selects(spec, leaf) for leaf in jax.tree_util.tree_leaves(value, is_leaf=_is_named)]
+    per_subtree = jax.tree_util.tree_map(lambda s, sub: _flags_for(s, sub), spec, value,
+                                         is_leaf=lambda x: isinstance(x, bool) or callable(x))
+    return [f for flags in jax.tree_util.tree_leaves(per_subtree, is_leaf=lambda x: isinstance(x, list))
+            for f in flags]
+
+
 def _mapped_flags(default, arg_specs, kwarg_specs, call_args, call_kwargs):
     """One flag per NamedArray-aware leaf of (call_args, call_kwargs): is it selected for mapping."""
     flags = []
     for i, a in enumerate(call_args):
-        spec = arg_specs[i] if i < len(arg_specs) else default
-        flags += [_selects(spec, leaf) for leaf in jax.tree_util.tree_leaves(a, is_leaf=_is_named)]
+        flags += _flags_for(arg_specs[i] if i < len(arg_specs) else default, a)
     for name, a in call_kwargs.items():
-        spec = kwarg_specs.get(name, default)
-        flags += [_selects(spec, leaf) for leaf in jax.tree_util.tree_leaves(a, is_leaf=_is_named)]
+        flags += _flags_for(kwarg_specs.get(name, default), a)
     return flags
 
 

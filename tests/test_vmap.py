@@ -208,3 +208,15 @@ def test_batched_gather_and_scatter_stay_batched():
 
     got = named.vmap(into_unmapped, B)(idx)
     close(got, named.stack("batch", [into_unmapped(idx["batch", b]) for b in range(3)]))
+
+
+def test_args_as_pytree_prefixes():
+    x = named.named(XD, (B, E))
+    params = {"scale": named.named(rng.normal(size=(3, 4)).astype(np.float32), (B, E)), "bias": x}
+
+    def f(p):
+        return (p["scale"] * p["bias"]).sum()  # "scale" whole, "bias" one slice
+
+    out = named.vmap(f, B, args=({"scale": False, "bias": True},))(params)
+    want = named.stack("batch", [f({"scale": params["scale"], "bias": x["batch", b]}) for b in range(3)])
+    close(out, want)
