@@ -54,14 +54,25 @@ def map(fn: Callable, tree: Any, *rest: Any, is_leaf: Callable[[Any], bool] | No
     return jax.tree_util.tree_map(fn, tree, *rest, is_leaf=_leaf_test(is_leaf))
 
 
+def _stack_axis(x) -> Axis | None:
+    """The layer axis of a stack of layers: an object whose ``stacked`` field holds the layers and
+    whose ``Layers`` (named.nn's Stacked) or ``Block`` (haliax's) field is that Axis."""
+    if not hasattr(x, "stacked") or not dataclasses.is_dataclass(x) or isinstance(x, type):
+        return None
+    for field in ("Layers", "Block"):
+        axis = getattr(x, field, None)
+        if isinstance(axis, Axis):
+            return axis
+    return None
+
+
 def _is_stack(x) -> bool:
-    # a stack of layers (haliax's Stacked, or named.nn's): `stacked` holds the layers, `Block` the axis
-    return isinstance(getattr(x, "Block", None), Axis) and hasattr(x, "stacked") and dataclasses.is_dataclass(x)
+    return _stack_axis(x) is not None
 
 
 def scan_aware_map(fn: Callable, tree: Any, *rest: Any, is_leaf: Callable[[Any], bool] | None = None) -> Any:
-    """Like :func:`map`, but inside a stack of layers (an object with a ``Block`` axis and ``stacked``
-    layers, as haliax's ``Stacked``) ``fn`` is applied to each layer, not to the stacked arrays: it is
+    """Like :func:`map`, but inside a stack of layers (``named.nn.Stacked``, or any dataclass with
+    ``stacked`` layers and a ``Layers``/``Block`` Axis, as haliax's) ``fn`` is applied to each layer, not to the stacked arrays: it is
     mapped over ``Block`` with :func:`named.vmap`, so a function of one layer's weights (a reshape, a
     norm over all its axes) sees one layer.
 
@@ -77,7 +88,7 @@ def scan_aware_map(fn: Callable, tree: Any, *rest: Any, is_leaf: Callable[[Any],
         if _is_stack(x):
             def one_layer(layer, *other_layers):
                 return scan_aware_map(fn, layer, *other_layers, is_leaf=is_leaf)
-            inner = vmap(one_layer, x.Block)(x.stacked, *[o.stacked for o in others])
+            inner = vmap(one_layer, _stack_axis(x))(x.stacked, *[o.stacked for o in others])
             return dataclasses.replace(x, stacked=inner)
         return fn(x, *others)
 

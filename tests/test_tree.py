@@ -113,3 +113,16 @@ def test_haliax_module_spellings():
     assert named.partitioning.ResourceAxis.DATA == "data"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         named.partitioning.nope
+
+
+class LayersStack(eqx.Module):  # the named.nn.Stacked layout: Layers is the axis, Block the layer class
+    stacked: dict
+    Layers: Axis = eqx.field(static=True)
+    Block: type = eqx.field(static=True)
+
+
+def test_scan_aware_map_with_a_layers_field():
+    data = np.arange(24, dtype=np.float32).reshape(4, 2, 3) + 1
+    stack = LayersStack({"w": named.named(data, (L, A, B))}, L, dict)
+    out = named.tree.scan_aware_map(lambda x: x / x.sum(), stack)
+    np.testing.assert_allclose(np.asarray(out.stacked["w"]), data / data.sum(axis=(1, 2), keepdims=True), rtol=1e-6)
