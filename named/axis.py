@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence, Union
 from named.compiler import user_location
 from named.dialect import Axis, AxisError
 
-__all__ = ["AxisSelector", "AxisSpec", "AxisSelection", "ShapeDict", "PartialShapeDict", "axis_name",
+__all__ = ["Axis", "make_axes", "AxisSelector", "AxisSpec", "AxisSelection", "ShapeDict", "PartialShapeDict", "axis_name",
            "axis_size", "concat_axes", "union_axes", "intersect_axes", "eliminate_axes", "without_axes",
            "replace_axis", "resolve_axis", "selects_axis", "is_axis_compatible", "rearrange_for_partial_order",
            "axis_spec_to_shape_dict", "axis_spec_to_tuple", "to_jax_shape", "ensure_tuple"]
@@ -39,6 +39,16 @@ AxisSpec = Union[Axis, Sequence[Axis], ShapeDict]
 AxisSelection = Union[AxisSelector, Sequence[AxisSelector], PartialShapeDict]
 
 _Entry = tuple  # (name, size or None, the element as given: Axis or str)
+
+
+def make_axes(**sizes: int) -> tuple[Axis, ...]:
+    """``named.make_axes`` (haliax keeps it in ``haliax.axis`` too).
+
+    >>> make_axes(batch=2, embed=3)
+    (Axis(name='batch', size=2), Axis(name='embed', size=3))
+    """
+    from .creation import make_axes as make
+    return make(**sizes)
 
 
 def _fail(message: str) -> AxisError:
