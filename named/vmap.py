@@ -5,7 +5,8 @@
 The traced slice program is then batched: each of its ops is re-emitted on the whole arrays, which
 carry the mapped axis as one more named axis. Because named ops broadcast and contract by name, most
 ops batch as they are; those whose attributes list every axis of their result (transpose, broadcast,
-reshape, concatenate) get a rule below. Every re-emitted op is checked to give its slice type plus
+reshape, concatenate) get a rule below, and ``named.scan``/``named.cond`` have their regions batched
+(all carries mapped; a cond's predicate unmapped). Every re-emitted op is checked to give its slice type plus
 the mapped axis; an op that does not (or has no rule, e.g. a batched index into ``dynamic_slice``)
 makes the whole call fall back to ``named.scan`` over the axis, which is per-slice by construction.
 
@@ -176,9 +177,9 @@ def _replay(builder: Builder, op: Op, env, batch: Axis) -> None:
                 raise _NoRule()
             env[id(old)] = (new, False)
         return
-    if op.regions:
-        raise _NoRule()
     rule = _RULES.get(type(op), _same_attrs)
+    if op.regions and type(op) not in _RULES:
+        raise _NoRule()
     try:
         results = rule(builder, op, operands, flags, batch)
     except NamedError:
@@ -221,8 +222,74 @@ def _concatenate_rule(builder, op, operands, flags, batch):
     return builder.emit(Concatenate, full, op.attrs, loc=op.loc)
 
 
+def _as_type(builder, value: Value, is_batched: bool, batch: Axis, target: TensorType) -> Value:
+    """``value`` (a region result) in exactly ``target``'s axes order, the mapped axis added if missing."""
+    if not is_batched and batch.name in value.type.names:
+        raise _NoRule()
+    if value.type.axes == target.axes:
+        return value
+    return builder.emit(Broadcast, [value], {"axes": target.axes})[0]  # adds and reorders axes
+
+
+def _batch_region(region, arg_values: Sequence[tuple[Value, bool]], batch: Axis, parent: Builder,
+                  targets: Sequence[TensorType]):
+    """A copy of the closed ``region`` whose arguments have the types of ``arg_values`` (mapped or
+    not) and whose results have the types ``targets``."""
+    body = Builder(parent=parent)
+    env = {}
+    for old, (value, is_batched) in zip(region.args, arg_values):
+        env[id(old)] = (body.add_arg(value.type.unsharded()), is_batched)
+    for op in region.ops:
+        _replay(body, op, env, batch)
+    results = [_as_type(body, *env.get(id(v), (v, False)), batch, t) for v, t in zip(region.results, targets)]
+    body.block.results = results
+    return body.block
+
+
+def _with_batch(t: TensorType, batch: Axis) -> TensorType:
+    return TensorType(t.dtype, (batch,) + tuple(a for a in t.axes if a.name != batch.name))
+
+
+def _scan_rule(builder, op, operands, flags, batch):
+    """Every carry becomes mapped (an unmapped initial carry is repeated); the body is batched."""
+    n_consts, n_carry = op.attrs["num_consts"], op.attrs["num_carry"]
+    operands, flags = list(operands), list(flags)
+    for i in range(n_consts, n_consts + n_carry):
+        if not flags[i]:
+            operands[i] = builder.emit(Broadcast, [operands[i]], {"axes": _with_batch(operands[i].type, batch).axes})[0]
+            flags[i] = True
+    scan_axis = op.attrs["axis"].name
+    args = [(v, f) for v, f in zip(operands[:n_consts + n_carry], flags)]
+    for v, f in zip(operands[n_consts + n_carry:], flags[n_consts + n_carry:]):
+        slice_type = TensorType(v.type.dtype, tuple(a for a in v.type.axes if a.name != scan_axis))
+        args.append((Value(slice_type), f))
+    region = op.regions[0]
+    targets = [operands[n_consts + i].type.unsharded() for i in range(n_carry)]
+    targets += [_with_batch(y.type, batch) for y in region.results[n_carry:]]
+    body = _batch_region(region, args, batch, builder, targets)
+    return builder.emit(type(op), operands, op.attrs, [body], loc=op.loc)
+
+
+def _cond_rule(builder, op, operands, flags, batch):
+    """An unmapped predicate picks one branch for every slice; both branches are batched."""
+    if flags[0]:
+        raise _NoRule()  # a per-slice predicate: the scan fallback runs each slice's own branch
+    args = list(zip(operands[1:], flags[1:]))
+    targets = [_with_batch(r.type, batch) for r in op.results]
+    regions = [_batch_region(region, args, batch, builder, targets) for region in op.regions]
+    return builder.emit(type(op), operands, op.attrs, regions, loc=op.loc)
+
+
 _RULES = {Transpose: _transpose_rule, Broadcast: _axes_rule, Reshape: _axes_rule, Concatenate: _concatenate_rule}
 _SLICE_OPERAND_ONLY: set[type] = set()
+
+
+def _register_region_ops():
+    from named.dialect import Cond, Scan
+    _RULES.update({Scan: _scan_rule, Cond: _cond_rule})
+
+
+_register_region_ops()
 
 
 def _register_index_ops():

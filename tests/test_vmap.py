@@ -101,6 +101,38 @@ def test_control_flow_inside_vmap():
     want = per_slice(f, x, "batch")
     close(named.vmap(f, B)(x), want)
     close(named.compile(named.vmap(f, B))(x), want)
+    # the fold's body is batched: one loop over embed, not a loop over batch around it
+    assert named.compile(named.vmap(f, B)).lower(x).as_text("traced").count("named.scan") == 1
+
+
+def test_scan_with_unmapped_carry_and_outputs_and_cond():
+    x = named.named(XD, (B, E))
+    w = named.named(WD, (E, H))
+
+    def f(row, w):
+        # an unmapped initial carry, a const (w), per-step outputs that are mapped and one that is not
+        def step(c, v):
+            return c * 0.9 + v, (c * v, w.sum())
+        total, (trail, const) = named.scan(step, "embed")(0.0, row)
+        picked = named.cond(w.sum() > -1e9, lambda t: t * 2.0, lambda t: t - 1.0, total)  # unmapped pred
+        return picked, trail, const
+
+    mapped = named.vmap(f, B, args=(True, False))
+    want = [f(x["batch", b], w) for b in range(3)]
+    for out in (mapped(x, w), named.compile(mapped)(x, w)):
+        for k in range(3):
+            close(out[k], named.stack("batch", [wk[k] for wk in want]))
+    text = named.compile(mapped).lower(x, w).as_text("traced")
+    assert text.count("named.scan") == 1 and "named.cond" in text
+    # gradients through the batched scan and cond equal the per-slice ones
+    g = named.grad(lambda x: named.vmap(lambda r: f(r, w)[0], B)(x).sum())(x)
+    want_g = named.stack("batch", [named.grad(lambda r: f(r, w)[0].sum())(x["batch", b]) for b in range(3)])
+    close(g, want_g)
+
+    def per_slice_pred(row):  # the predicate depends on the slice: falls back, same meaning
+        return named.cond(row.sum() > 0, lambda r: r * 2.0, lambda r: r - 1.0, row)
+
+    close(named.vmap(per_slice_pred, B)(x), per_slice(per_slice_pred, x, "batch"))
 
 
 def test_nested_vmap():
