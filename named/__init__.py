@@ -54,6 +54,21 @@ from . import methods as _methods  # noqa: E402,F401  (operators and methods on 
 from . import extend  # noqa: E402,F401  (defining ops, lowerings and passes)
 from .interop import call_jax, jax_function  # noqa: E402,F401  (JAX code inside named programs)
 from .caches import cache_limits, clear_caches, set_cache_limits  # noqa: E402,F401  (bounded executable caches)
+from . import axis  # noqa: E402,F401  (axis helpers, issue 13)
+from .axis import (AxisSelection, AxisSelector, AxisSpec, axis_name, axis_size, concat_axes,  # noqa: E402,F401
+                   eliminate_axes, ensure_tuple, intersect_axes, is_axis_compatible, replace_axis, selects_axis,
+                   union_axes, without_axes)
+from .vmap import vmap  # noqa: E402,F401
+from . import tree  # noqa: E402,F401  (named.tree: pytree helpers)
+from .tree import is_named_array  # noqa: E402,F401
+from .partitioning_helpers import (PhysicalAxisSpec, ResourceAxis, ResourceMapping, auto_sharded,  # noqa: E402,F401
+                                   fsdp, infer_resource_partitions, named_jit, physical_axis_name,
+                                   physical_axis_size, pspec_for, pspec_for_axis, round_axis_for_partitioning,
+                                   sharding_for_axis)
+from . import typing  # noqa: E402,F401  (named.typing: f32["batch embed"] annotations)
+from . import ref  # noqa: E402,F401  (named.ref: mutable references)
+from .ref import NamedRef, freeze, new_ref, swap  # noqa: E402,F401
+from . import debug  # noqa: E402,F401  (named.debug: shardings pictures, array summaries, model checks)
 
 from ._traceback import install as _install_traceback_filter  # noqa: E402
 

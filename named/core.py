@@ -192,11 +192,36 @@ class NamedArray:
     def axis_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.axes)
 
-    def axis_size(self, name: str) -> int:
-        return resolve_axis(self, name).size
+    def axis_size(self, axis):
+        """The size of one axis, or a tuple of sizes for a sequence of axes."""
+        found = self.resolve_axis(axis)
+        return tuple(a.size for a in found) if isinstance(found, tuple) else found.size
 
-    def resolve_axis(self, name) -> Axis:
-        return resolve_axis(self, name)
+    def resolve_axis(self, axis):
+        """The Axis named by ``axis``; a tuple of them for a sequence, a shape dict for a dict."""
+        if isinstance(axis, (str, Axis)):
+            return resolve_axis(self, axis)
+        from .axis import resolve_axis as resolve_selection
+        return resolve_selection(self.axes, axis)
+
+    def has_axis(self, axis) -> bool:
+        """True when every axis of ``axis`` is present (with the same size where one is given)."""
+        from .axis import selects_axis
+        return selects_axis(self.axes, axis)
+
+    def axis_indices(self, axis):
+        """The position of an axis in ``.axes`` (None if absent); a tuple of them for several."""
+        names = [a.name for a in self.axes]
+        if isinstance(axis, (str, Axis)):
+            name = axis.name if isinstance(axis, Axis) else axis
+            return names.index(name) if name in names else None
+        return tuple(self.axis_indices(a) for a in axis)
+
+    def matches_axes(self, spec) -> bool:
+        """True when this array fits ``spec``: a ``named.typing`` annotation (``f32["batch embed"]``),
+        a string of names, or a sequence of names/Axis objects (see :func:`named.typing.matches`)."""
+        from .typing import matches
+        return matches(self, spec)
 
     def item(self):
         if self.is_traced:

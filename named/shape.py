@@ -167,7 +167,15 @@ def transpose(x, axes: Sequence) -> NamedArray:
     x = as_named(x)
     axes = sequence_arg(axes, "rearrange", "axes", "a rearrange string or a tuple/list of axis names")
     if sum(1 for a in axes if a is ...) > 1:
-        raise AxisError("rearrange: at most one ... is allowed", loc=user_location())
+        # haliax: several ... give a partial order; unlisted axes keep their places around the listed ones
+        from .axis import rearrange_for_partial_order
+        for a in axes:
+            if isinstance(a, Axis) and a.name in x.shape and x.shape[a.name] != a.size:
+                raise AxisError(f"rearrange: axis {a.name!r} has size {x.shape[a.name]}, not {a.size}",
+                                loc=user_location())
+        axes = tuple(a.name if isinstance(a, Axis) else a for a in axes)
+        order = rearrange_for_partial_order(axes, tuple(a.name for a in x.axes))
+        return x if order == tuple(a.name for a in x.axes) else bind1(Transpose, (x,), {"order": order})
     names = [a for a in axes if a is not ...]
     listed = axis_names(names) if names else ()
     for a in names:
