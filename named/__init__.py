@@ -41,6 +41,7 @@ from .einsum import einsum  # noqa: E402,F401
 from .shape_ops import *  # noqa: E402,F401,F403
 from .indexing import *  # noqa: E402,F401,F403
 from .axiswise import *  # noqa: E402,F401,F403
+from .set_ops import *  # noqa: E402,F401,F403
 from . import random  # noqa: E402,F401  (named.random: keys and samplers)
 from .autodiff import GradientError, grad, value_and_grad  # noqa: E402,F401
 from .control import cond, fold, scan, while_loop  # noqa: E402,F401
