@@ -5,6 +5,7 @@ from . import sharding  # noqa: F401  (named.sharding_constraint)
 from . import control  # noqa: F401  (named.scan, named.cond, named.while)
 from . import indexing, axiswise, random  # noqa: F401  (indexing, sorts/scans, random bits)
 from . import structure  # noqa: F401  (concatenate, pad, reverse)
+from . import fft  # noqa: F401  (named.fft)
 from .registry import RULES, LoweringContext, LoweringRule, lower_function, register_lowering, sharding_attr
 from .rules import broadcast_to, compare, reduce, scalar_constant
 from .mlir import module_text

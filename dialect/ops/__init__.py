@@ -10,3 +10,4 @@ from .indexing import *  # noqa: F401,F403
 from .axiswise import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
 from .structure import *  # noqa: F401,F403
+from .fft import *  # noqa: F401,F403
