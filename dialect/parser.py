@@ -218,6 +218,9 @@ class _Builder:
             return float("-inf")
         if kind == "nan":
             return float("nan")
+        if kind == "complex":
+            re, im = node.children
+            return complex(self.value(re), self.value(im))
         if kind == "true":
             return True
         if kind == "false":

@@ -31,6 +31,7 @@ from named.compiler import user_location
 from named.dialect import Axis, AxisError, Fft, dtype_name, is_complex
 
 from . import ops
+from ._staged import staged
 from .core import NamedArray, bind1, resolve_axis, result_dtype
 from .creation import arange
 from .shape import rename
@@ -106,6 +107,7 @@ def _bind(x: NamedArray, names: list[str], kind: str, length: int) -> NamedArray
     return _bind(x, tail, kind, length)
 
 
+@staged
 def _transform(kind: str, a, axis, norm, name: str) -> NamedArray:
     if not isinstance(a, NamedArray):
         raise TypeError(f"{name} needs a NamedArray, got {type(a).__name__}")
@@ -190,6 +192,7 @@ def _one_axis(axis, name: str):
     return axis
 
 
+@staged
 def hfft(a: NamedArray, axis=None, norm: str | None = None) -> NamedArray:
     """The DFT of a Hermitian-symmetric signal given by its first half: real output of
     ``2 * (m - 1)`` entries unless a size is given (``jnp.fft.hfft``; one axis).
@@ -206,6 +209,7 @@ def hfft(a: NamedArray, axis=None, norm: str | None = None) -> NamedArray:
     return ops.multiply(out, ops.astype(n, dtype_name(out.dtype)))
 
 
+@staged
 def ihfft(a: NamedArray, axis=None, norm: str | None = None) -> NamedArray:
     """The inverse of :func:`hfft` for real input (``jnp.fft.ihfft``; one axis).
 
@@ -252,6 +256,7 @@ def rfftfreq(axis: Axis, d: float = 1.0, dtype=None) -> NamedArray:
     return ops.divide(k, ops.astype(axis.size * d, dtype))
 
 
+@staged
 def _shift(x: NamedArray, axes, inverse: bool) -> NamedArray:
     if not isinstance(x, NamedArray):
         raise TypeError(f"fftshift needs a NamedArray, got {type(x).__name__}")

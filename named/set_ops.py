@@ -18,6 +18,7 @@ from named.compiler import user_location
 from named.dialect import Axis, AxisError, Iota, dtype_name, is_float, is_inexact, is_integer, to_numpy_dtype
 
 from . import ops
+from ._staged import staged
 from .axiswise import argsort, cumsum
 from .core import NamedArray, as_named, bind1, resolve_axis, result_dtype
 from .creation import full
@@ -102,6 +103,7 @@ def _shifted(ordered: NamedArray) -> NamedArray:
     return pad(ordered, {_FLAT: (1, 0)}, mode="edge")[{_FLAT: slice(0, ordered.axes[0].size)}]
 
 
+@staged
 def unique(array: NamedArray, Unique: Axis, *, return_index: bool = False, return_inverse: bool = False,
            return_counts: bool = False, fill_value=None):
     """The sorted distinct values of ``array`` (all axes) along the new axis ``Unique``, as
@@ -155,6 +157,7 @@ def unique_all(array: NamedArray, Unique: Axis, *, fill_value=None):
 
 
 # ----------------------------------------------------------------------------- positions and counts
+@staged
 def nonzero(array: NamedArray, *, size: Axis, fill_value=0) -> tuple[NamedArray, ...]:
     """The positions of the nonzero entries, one integer array per axis of ``array`` (in its axis
     order), each along the new axis ``size``; ``jnp.nonzero(..., size=, fill_value=)``.
@@ -184,6 +187,7 @@ def nonzero(array: NamedArray, *, size: Axis, fill_value=0) -> tuple[NamedArray,
     return tuple(out)
 
 
+@staged
 def searchsorted(a: NamedArray, v, *, side: str = "left", sorter=None, method: str = "compare_all") -> NamedArray:
     """Where to insert ``v`` into the sorted one-axis ``a`` to keep it sorted (``jnp.searchsorted``);
     the result has ``v``'s axes. ``sorter`` (positions that sort ``a``) is optional.
@@ -217,6 +221,7 @@ def searchsorted(a: NamedArray, v, *, side: str = "left", sorter=None, method: s
     return _sum(ops.astype(below, "i32"), axis.name, dtype="i32")
 
 
+@staged
 def bincount(x: NamedArray, Counts: Axis, *, weights=None, minlength: int = 0) -> NamedArray:
     """How often each value ``0 .. Counts.size - 1`` occurs in the integer array ``x`` (all axes), or
     the sum of ``weights`` at those places; larger values are dropped and negative ones count as 0,
@@ -268,6 +273,7 @@ def trim_zeros(f, trim: str = "fb", axis=None) -> NamedArray:
 
 
 # ----------------------------------------------------------------------------------- array builders
+@staged
 def tile(a: NamedArray, reps: Mapping) -> NamedArray:
     """Repeat ``a`` whole: ``reps`` maps axes to counts; an existing axis grows ``count`` times, a new
     axis (given by name or Axis) of size ``count`` is added in front (``jnp.tile``).
@@ -330,6 +336,7 @@ def repeat(a: NamedArray, repeats, axis, total_repeat_length: int | None = None)
     return rename(a[{ax.name: index}], {"__slot__": ax.name})
 
 
+@staged
 def trace(array: NamedArray, axis1, axis2, offset: int = 0, dtype=None) -> NamedArray:
     """The sum of the (``offset``-th) diagonal over two axes, which disappear (``jnp.trace``).
 
@@ -372,6 +379,7 @@ def _bit_weights(bits: Axis, bitorder: str, dtype: str) -> NamedArray:
     return ops.subtract(7, shift) if bitorder == "big" else shift
 
 
+@staged
 def packbits(a: NamedArray, axis, *, bitorder: str = "big") -> NamedArray:
     """Pack the truth values of ``a`` along ``axis`` into ``u8`` (8 per byte; the axis shrinks to
     ``ceil(n / 8)``), as ``jnp.packbits``.
@@ -393,6 +401,7 @@ def packbits(a: NamedArray, axis, *, bitorder: str = "big") -> NamedArray:
     return rename(ops.astype(_sum(shifted, within.name, dtype="u8"), "u8"), {byte.name: ax.name})
 
 
+@staged
 def unpackbits(a: NamedArray, axis, *, count: int | None = None, bitorder: str = "big") -> NamedArray:
     """The bits of the ``u8`` array ``a`` along ``axis`` (8 per byte, the axis grows 8 times), as
     ``jnp.unpackbits``; ``count`` keeps that many bits (negative: drops from the end).
@@ -456,6 +465,7 @@ def array_equiv(a, b) -> NamedArray:
     return _all_equal(a, b, False)
 
 
+@staged
 def vander(x: NamedArray, degree) -> NamedArray:
     """The Vandermonde matrix of the one-axis ``x``: ``x ** (N - 1 - j)`` along the new axis ``degree``
     (an Axis of size N, or a name: N is ``x``'s size), as ``jnp.vander``.
