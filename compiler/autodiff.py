@@ -71,8 +71,9 @@ def zero_rule(ctx: "VJPContext", *cts) -> list[None]:
 
 
 def differentiable(t: TensorType) -> bool:
-    """Whether values of type ``t`` carry cotangents (real floating point)."""
-    return is_float(t.dtype)
+    """Whether values of type ``t`` carry cotangents (floating point, real or complex; complex
+    cotangents follow jax's convention: the linear transpose, no conjugation)."""
+    return is_float(t.dtype) or t.dtype in ("c64", "c128")
 
 
 # ------------------------------------------------------------------------------------------ context
@@ -283,7 +284,7 @@ def grad_function(fn: Function, argnums: int | Sequence[int] = 0) -> Function:
     """A function with ``fn``'s arguments returning ``fn``'s results followed by the gradient of its
     first result (a float with no axes) with respect to each argument in ``argnums``."""
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    if not fn.results or fn.results[0].type.axes or not differentiable(fn.results[0].type):
+    if not fn.results or fn.results[0].type.axes or not is_float(fn.results[0].type.dtype):
         got = fn.results[0].type if fn.results else "nothing"
         raise GradientError(f"grad needs a function whose first result is a float with no axes, got {got}")
     builder = Builder()
@@ -335,3 +336,4 @@ def hoist_constants(fn: Function) -> tuple[Function, list[np.ndarray]]:
 
 # The rule modules register into the tables above.
 from . import autodiff_rules, autodiff_control, autodiff_indexing, autodiff_remat  # noqa: E402,F401
+from . import autodiff_fft  # noqa: E402,F401

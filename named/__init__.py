@@ -45,6 +45,12 @@ from .einsum import einsum  # noqa: E402,F401
 from .shape_ops import *  # noqa: E402,F401,F403
 from .indexing import *  # noqa: E402,F401,F403
 from .axiswise import *  # noqa: E402,F401,F403
+from .set_ops import *  # noqa: E402,F401,F403
+from . import fft  # noqa: E402,F401  (named.fft: callable module, named.fft.rfft etc.)
+from .fft import fftfreq, fftshift, hfft, ifft, ifftshift, ihfft, irfft, rfft, rfftfreq  # noqa: E402,F401
+from . import poly  # noqa: E402,F401  (named.poly)
+from .poly import polyadd, polyder, polydiv, polyfit, polyint, polymul, polysub, polyval, roots  # noqa: E402,F401
+from .collectives import *  # noqa: E402,F401,F403  (psum, pmean, ..., axis_index)
 from . import random  # noqa: E402,F401  (named.random: keys and samplers)
 from .autodiff import GradientError, grad, value_and_grad  # noqa: E402,F401
 from .control import cond, fold, scan, while_loop  # noqa: E402,F401
