@@ -15,3 +15,4 @@ from .layers import MLP, Dropout, Embedding, LayerNorm, RmsNorm  # noqa: F401
 from .linear import Linear, MoELinear  # noqa: F401
 from .loss import (binary_cross_entropy_loss, cross_entropy_loss,  # noqa: F401
                    cross_entropy_loss_and_log_normalizers, maybe_reduce_loss, reduce_loss)
+from .scan import BlockSeq, Stacked  # noqa: F401
