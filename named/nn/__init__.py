@@ -16,3 +16,5 @@ from .linear import Linear, MoELinear  # noqa: F401
 from .loss import (binary_cross_entropy_loss, cross_entropy_loss,  # noqa: F401
                    cross_entropy_loss_and_log_normalizers, maybe_reduce_loss, reduce_loss)
 from .scan import BlockSeq, Stacked  # noqa: F401
+from .conv import Conv, ConvTranspose  # noqa: F401
+from .pool import max_pool, mean_pool, min_pool  # noqa: F401
