@@ -225,3 +225,15 @@ def _dispatch_pytree(name, mode):
     return compare(name, lambda: f_named(p_named, x_named), lambda: f_jax(p_plain, x_plain), haliax_fn=f_hax,
                    target=DISPATCH_TARGET, rounds=2 * mode.rounds - 1, round_budget_s=mode.budget_s / 2,
                    warmup=mode.warmup)
+
+
+# ------------------------------------------------------------------------------------------ issue 14
+import gpt2_step  # noqa: E402  (the GPT-2 training step built from named.nn, against the same jnp model)
+
+
+def _gpt2(mode: Mode) -> Program:
+    return Program(*gpt2_step.programs(mode.name))
+
+
+benchmark("runtime/gpt2-train-step")(_measured(_runtime, _gpt2))
+benchmark("lower/gpt2-train-step")(_measured(_lower, _gpt2))
