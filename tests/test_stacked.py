@@ -132,3 +132,21 @@ def test_layer_axis_must_be_an_axis_and_blockseq_length_checked():
     bad = nn.BlockSeq(seq.blocks[:2], L, Block)
     with pytest.raises(named.AxisError, match="2 blocks"):
         bad.fold(x0())
+
+
+class DropBlock(Block):
+    def __call__(self, x, *, key):
+        return nn.dropout(super().__call__(x), 0.5, key)
+
+
+def test_per_layer_keys_give_the_same_dropout_in_stacked_and_blockseq():
+    keys = named.random.split(named.random.key(7), L)  # one key per layer, batched on the layer axis
+    stacked, seq, x = make(nn.Stacked, DropBlock), make(nn.BlockSeq, DropBlock), x0()
+    a = named.compile(lambda m, x, k: m.fold(x, key=k))(stacked, x, keys)
+    b = seq.fold(x, key=keys)
+    close(a, b)
+    want = x
+    for i, block in enumerate(seq.blocks):
+        want = block(want, key=keys[{"layer": i}])
+    close(b, want)
+    assert 0.3 < float((np.asarray(a.array) == 0).mean()) < 0.7
