@@ -256,3 +256,14 @@ for _name, _bench in scale.ROWS:
 import remat_bench  # noqa: E402
 
 remat_bench.register(benchmark)
+
+# ------------------------------------------------------------------------------------------ issue 14
+import gpt2_step  # noqa: E402  (the GPT-2 training step built from named.nn, against the same jnp model)
+
+
+def _gpt2(mode: Mode) -> Program:
+    return Program(*gpt2_step.programs(mode.name))
+
+
+benchmark("runtime/gpt2-train-step")(_measured(_runtime, _gpt2))
+benchmark("lower/gpt2-train-step")(_measured(_lower, _gpt2))

@@ -28,6 +28,7 @@ _register_internal_dir(_os.path.dirname(_jax.__file__))
 from named.dialect import (Axis, AxisError, NamedError, ParseError, ShardingError,  # noqa: E402
                            TracerError, VerifyError)
 from . import nn  # noqa: E402
+from . import state_dict  # noqa: E402,F401  (named.state_dict: parameters as flat dicts, safetensors)
 from .core import NamedArray  # noqa: E402
 from .creation import *  # noqa: E402,F401,F403
 from .jit import Compiled, CompiledFunction, Lowered, compile, spec  # noqa: E402
