@@ -70,6 +70,8 @@ def _leaf_signature(x):
     if t in _PY_SCALARS:
         return t
     if isinstance(x, (np.ndarray, np.generic, jax.Array)):
+        if isinstance(x, jax.core.Tracer):  # a weakly typed jax scalar stays weak, as a Python scalar
+            return (x.dtype, np.shape(x), x.weak_type)
         return (x.dtype, np.shape(x))
     if isinstance(x, NamedArray):  # host-backed (e.g. after a tree_map to NumPy): its canonical dtype
         return (x.dtype, x.axes)
@@ -281,7 +283,7 @@ class CompiledFunction:
         if isinstance(leaf, (np.ndarray, np.generic, jax.Array)):
             if np.ndim(leaf) == 0:
                 v = builder.add_arg(TensorType(canonical_name(leaf.dtype), ()))
-                return NamedArray._new(Traced(v), ())
+                return NamedArray._new(Traced(v, weak=isinstance(leaf, jax.core.Tracer) and leaf.weak_type), ())
             shape = np.shape(leaf)
             names = ", ".join(f"'axis{i}'" for i in range(len(shape)))
             raise AxisError(f"argument {_describe(self.fn, path)} is an unnamed array of shape {shape}; "

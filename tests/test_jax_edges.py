@@ -59,3 +59,11 @@ def test_jax_functions_on_traced_values_raise_a_tracer_error():
         named.compile(lambda x: jax.nn.gelu(x))(X)
     with pytest.raises(named.TracerError, match="call_jax"):
         named.grad(lambda x: jnp.sum(x.array))(X)
+
+
+def test_a_python_scalar_traced_by_jax_stays_weakly_typed():
+    w = named.named(jnp.ones(3, jnp.bfloat16), ("e",))
+    step = named.compile(lambda w, lr: w - lr * w)
+    assert step(w, 0.1).dtype == jnp.bfloat16
+    assert jax.jit(lambda w, lr: step(w, lr))(w, 0.1).dtype == jnp.bfloat16
+    assert jax.jit(lambda w, lr: step(w, lr))(w, jnp.float32(0.1)).dtype == jnp.float32

@@ -236,7 +236,21 @@ def test_vmap_of_a_named_scan_and_of_a_gather_match_loops():
         return (total.sum() + ys.sum()).array
 
     ws = jnp.array([[1.5, -2.0], [3.0, -4.0]])
-    close(jax.vmap(lambda a: f(named.named(a, ("e",))))(ws), [f(named.named(a, ("e",))) for a in ws])
+    batched = jax.vmap(lambda a: f(named.named(a, ("e",))))
+    close(batched(ws), [f(named.named(a, ("e",))) for a in ws])
+    assert "scan[" not in str(jax.make_jaxpr(batched)(ws))  # by name, not a sequential lax.map
+    close(jax.grad(lambda w: batched(w).sum())(ws), [jax.grad(lambda a: f(named.named(a, ("e",))))(a) for a in ws])
+
+    def g(x):  # a batched scanned operand makes the (unbatched) initial carry batched
+        total, ys = named.scan(lambda c, xr: (c + xr * 2, (c * xr).sum("e")), "t")(named.zeros(E2), x)
+        return total.array, ys.array
+
+    stacked = jnp.stack([xs.array, -xs.array, 2 * xs.array])
+    out = jax.vmap(lambda a: g(named.named(a, ("t", "e"))))(stacked)
+    for i, a in enumerate(stacked):
+        expected = g(named.named(a, ("t", "e")))
+        close(out[0][i], expected[0])
+        close(out[1][i], expected[1])
 
     def gather(a, i):
         return named.take(named.named(a, ("t", "e")), "t", named.named(i, ("k",))).array

@@ -18,8 +18,10 @@ entirely from named's own definitions, so there is no second copy of any op's se
   the function is re-emitted with it (named ops broadcast by name, so each op's type rule places it),
   and the results go back positional. Ops whose attributes pin every axis (``transpose``,
   ``broadcast``, and ``reshape`` when the fresh axis leads) get it added to those attributes; a
-  function in which some op does not carry the fresh axis through (another reshape, a reduction over
-  all axes, a loop region) runs as a sequential ``jax.lax.map`` over the batch instead (correct, slower).
+  ``named.scan``'s body is re-emitted the same way (a carry the body makes batched is batched from the
+  start). A function in which some op does not carry the fresh axis through (another reshape, a
+  reduction over all axes, ``cond``/``while`` regions) runs as a sequential ``jax.lax.map`` over the
+  batch instead (correct, slower).
 - outside any jax trace (an eager ``jax.grad`` or ``jax.vmap``) it runs as named's own executable.
 
 Example::
@@ -45,8 +47,8 @@ from named.compiler import Builder, run_pipeline, user_location
 from named.compiler.autodiff import differentiable, vjp_block
 from named.compiler.lowering import lower_function, module_text
 from named.compiler.lowering.mlir import embed_in_jax_module
-from named.dialect import (Axis, AxisError, Broadcast, Full, Function, NamedError, Op, Reshape, TensorType,
-                           TracerError, Transpose, attr_key, dtype_name, to_numpy_dtype)
+from named.dialect import (Axis, AxisError, Block, Broadcast, Full, Function, NamedError, Op, Reshape, TensorType,
+                           Scan, TracerError, Transpose, attr_key, dtype_name, to_numpy_dtype)
 from named.runtime import Executable
 
 __all__ = ["named_call_p", "FunctionRef", "op_function", "call_function", "is_tracer"]
@@ -281,21 +283,60 @@ def _rebatch(fn: Function, dims: Sequence[int | None], axis: Axis) -> Function:
     for a, d in zip(fn.args, dims):
         t = a.type.unsharded()
         env[id(a)] = builder.add_arg(t if d is None else _with_axis(t, axis, d))
-    for op in fn.body.ops:
+    results = _rebatch_ops(builder, fn.body, env, axis)
+    return builder.finish(f"{fn.name}_batched", results)
+
+
+def _rebatch_ops(builder: Builder, block: Block, env: dict, axis: Axis) -> list:
+    """Emit ``block``'s ops into ``builder`` on the (possibly batched) values in ``env``; returns the
+    values standing for the block's results."""
+    for op in block.ops:
         operands = [env.get(id(v), v) for v in op.operands]
         batched = any(axis in v.type.axes for v in operands)
         try:
-            results = builder.emit(type(op), operands, _batched_attrs(op, operands, axis), op.regions, loc=op.loc)
+            if batched and type(op) is Scan:
+                results = _rebatch_scan(builder, op, operands, axis)
+            else:
+                results = builder.emit(type(op), operands, _batched_attrs(op, operands, axis), op.regions,
+                                       loc=op.loc)
         except NamedError as e:
             raise _NotByName(str(e)) from None
         for old, new in zip(op.results, results):
             t = new.type
-            if batched != (axis in t.axes):
+            # Every result of a batched op carries the axis (a loop's unbatched carry need not).
+            if batched and axis not in t.axes and type(op) is not Scan:
                 raise _NotByName(op.name)
-            if batched and TensorType(t.dtype, tuple(a for a in t.axes if a != axis)) != old.type.unsharded():
+            if axis in t.axes and TensorType(t.dtype, tuple(a for a in t.axes if a != axis)) != old.type.unsharded():
                 raise _NotByName(op.name)
             env[id(old)] = new
-    return builder.finish(f"{fn.name}_batched", [env.get(id(r), r) for r in fn.results])
+    return [env.get(id(r), r) for r in block.results]
+
+
+def _rebatch_scan(builder: Builder, op: Op, operands, axis: Axis):
+    """A ``named.scan`` with batched operands: its body re-emitted with the batch axis; a carry the
+    body makes batched is batched from the start (broadcast), until the carry types are stable."""
+    n_consts, n_carry, scan_axis = op.attrs["num_consts"], op.attrs["num_carry"], op.attrs["axis"]
+    (body,) = op.regions
+    consts, carry = list(operands[:n_consts]), list(operands[n_consts:n_consts + n_carry])
+    xs = list(operands[n_consts + n_carry:])
+    slice_types = [TensorType(x.type.dtype, tuple(a for a in x.type.axes if a.name != scan_axis.name)) for x in xs]
+    for _ in range(n_carry + 1):
+        sub = Builder(parent=builder)
+        args = [sub.add_arg(t) for t in [v.type for v in consts + carry] + slice_types]
+        yields = _rebatch_ops(sub, body, dict(zip(map(id, body.args), args)), axis)
+        grow = [i for i in range(n_carry) if axis in yields[i].type.axes and axis not in carry[i].type.axes]
+        if not grow:
+            break
+        for i in grow:
+            c = carry[i]
+            carry[i] = builder.emit(Broadcast, [c], {"axes": (axis,) + c.type.axes}, loc=op.loc)[0]
+    else:
+        raise _NotByName(op.name)
+    for i in range(n_carry):  # the new carry in the carry's axis order
+        if yields[i].type.axes != carry[i].type.axes:
+            yields[i] = sub.emit(Transpose, [yields[i]], {"order": carry[i].type.names}, loc=op.loc)[0]
+    sub.block.results = yields
+    return builder.emit(Scan, consts + carry + xs, op.attrs, [sub.block], loc=op.loc)
 
 
 def _batch_rule(args, dims, *, fn: FunctionRef):
