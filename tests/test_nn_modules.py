@@ -35,7 +35,7 @@ def both(fn, *args):
 
 def test_docstring_examples_run():
     for name in ("named.nn", "named.nn.activations", "named.nn.loss", "named.nn.attention", "named.nn.linear",
-                 "named.nn.layers", "named.nn.scan"):
+                 "named.nn.layers", "named.nn.scan", "named.nn._util"):
         result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
         assert result.attempted > 0 and result.failed == 0, name
 
@@ -236,3 +236,9 @@ def test_modules_are_pytrees_for_optax_and_equinox():
     layer = optax.apply_updates(layer, updates)
     assert isinstance(layer.weight, named.NamedArray) and layer.weight.axes == (E, H)
     assert loss(layer, x)[0].item() < before.item()
+
+
+def test_moe_linear_init_is_a_truncated_normal_scaled_by_fan_in():
+    X, I, Hb = named.make_axes(experts=4, inp=64, hid=64)
+    w = np.asarray(nn.MoELinear.init(X, I, Hb, key=named.random.key(8)).weight.array) * np.sqrt(64)
+    assert np.abs(w).max() <= 3.0 + 1e-5 and 0.95 < w.std() < 1.02  # std of N(0,1) truncated at ±3: 0.986

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from named.dialect import Axis
 
 
@@ -22,3 +24,22 @@ def axis_size(spec) -> int:
     for a in axis_tuple(spec):
         size *= a.size
     return size
+
+
+def truncated_normal(key, axes, lower: float = -3.0, upper: float = 3.0):
+    """Standard normal samples restricted to ``[lower, upper]`` (inverse-CDF sampling, as
+    ``jax.random.truncated_normal``).
+
+    >>> import named
+    >>> x = truncated_normal(named.random.key(0), (named.Axis("n", 1000),), -1.0, 1.0)
+    >>> bool((abs(x) <= 1.0).all())
+    True
+    """
+    from named.dialect import UNARY_OPS
+
+    from .. import ops, random
+    from ..core import bind1
+    lo, hi = math.erf(lower / math.sqrt(2)), math.erf(upper / math.sqrt(2))
+    u = random.uniform(key, axes, minval=lo, maxval=hi)
+    x = ops.multiply(math.sqrt(2), bind1(UNARY_OPS["erf_inv"], (u,)))
+    return ops.clip(x, lower, upper)

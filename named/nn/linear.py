@@ -15,7 +15,7 @@ from ..axiswise import cumsum
 from ..core import NamedArray
 from ..creation import arange, zeros
 from ..shape import dot
-from ._util import axis_size, axis_tuple
+from ._util import axis_size, axis_tuple, truncated_normal
 from .activations import one_hot
 
 __all__ = ["Linear", "MoELinear"]
@@ -90,10 +90,11 @@ class MoELinear(eqx.Module):
     @staticmethod
     def init(Experts: Axis, In, Out, *, key, use_bias: bool = True, out_first: bool = False,
              init_scale: float = 1.0) -> "MoELinear":
-        """A new layer with weights drawn from N(0, (init_scale / sqrt(|In|))²) and a zero bias."""
+        """A new layer with weights from a normal truncated at ±3 standard deviations, scaled by
+        ``init_scale / sqrt(|In|)`` (as haliax's MoELinear), and a zero bias."""
         in_axes, out_axes = axis_tuple(In), axis_tuple(Out)
         joint = (Experts,) + (out_axes + in_axes if out_first else in_axes + out_axes)
-        weight = ops.multiply(random.normal(key, joint), init_scale / math.sqrt(axis_size(In)))
+        weight = ops.multiply(truncated_normal(key, joint), init_scale / math.sqrt(axis_size(In)))
         bias = zeros((Experts,) + out_axes) if use_bias else None
         return MoELinear(weight, bias, Experts, In, Out)
 
