@@ -150,3 +150,17 @@ def test_per_layer_keys_give_the_same_dropout_in_stacked_and_blockseq():
         want = block(want, key=keys[{"layer": i}])
     close(b, want)
     assert 0.3 < float((np.asarray(a.array) == 0).mean()) < 0.7
+
+
+@pytest.mark.parametrize("policy", [True, "nested", named.ScanCheckpointPolicy(save_carries=True)])
+def test_gradient_checkpointing_recomputes_but_gives_the_same_gradients(policy):
+    # Stacked hands gradient_checkpointing to named.fold/scan as remat= (issue 12's policies)
+    plain = make(nn.Stacked)
+    remat = nn.Stacked(plain.stacked, L, Block, policy)
+    x = x0()
+    loss = lambda m, x: (m.fold(x) ** 2).sum()  # noqa: E731
+    g_plain = named.compile(named.grad(loss))(plain, x)
+    g_remat = named.compile(named.grad(loss))(remat, x)
+    close(g_remat, g_plain, rtol=1e-5, atol=1e-6)
+    text = named.compile(named.grad(loss)).lower(remat, x).as_text()
+    assert "named.scan" in text
