@@ -26,7 +26,8 @@ class RemoteDataError(NamedError, RuntimeError):
 
 def is_local(array) -> bool:
     """Whether this process can read all of ``array`` (its devices are ours, or it is replicated)."""
-    return not isinstance(array, pjrt.Array) or array.is_fully_addressable or array.is_fully_replicated
+    # (only concrete arrays: a jax tracer inside jax.jit has no data to be remote)
+    return type(array) is not pjrt.ArrayImpl or array.is_fully_addressable or array.is_fully_replicated
 
 
 def check_local(array, what: str, axes=None) -> None:

@@ -29,7 +29,7 @@ def check_alive(args: Sequence, names: Sequence[str] | None = None) -> None:
     """Raise :class:`DeletedArrayError` naming the first argument whose buffers were donated/deleted,
     or an argument donated while also passed in another position (its buffer cannot be both)."""
     for i, x in enumerate(args):
-        if isinstance(x, pjrt.Array) and x.is_deleted():
+        if type(x) is _ARRAY and x.is_deleted():
             what = names[i] if names else f"argument #{i}"
             raise DeletedArrayError(
                 f"{what} ({x.dtype}{list(x.shape)}) was donated to an earlier call (donate_argnums / "

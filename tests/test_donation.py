@@ -147,3 +147,19 @@ def test_donation_lowers_like_jax_and_saves_memory():
     raw = {k: jnp.asarray(v.array) for k, v in p.items()}
     jax_stats = ref.lower(raw, {k: jnp.asarray(v.array) for k, v in g.items()}).compile().memory_analysis()
     assert donating.alias_size_in_bytes == jax_stats.alias_size_in_bytes
+
+
+def test_donate_args_under_a_mesh_context_like_haliax():
+    # haliax's test: named_jit(init, donate_args=(True, False)) lowered under a mesh and a mapping
+    def init(a, b):
+        return a + 1.0, (b * 2.0).sum("y")
+    f = named.compile(init, donate_args=(True, False))
+    a, b = named.zeros((X, Y)), named.ones((X, Y))
+    with named.use_mesh({"data": 8, "model": 1}), named.axis_mapping({"x": "data"}):
+        text = f.lower(a, b).as_text("stablehlo")
+        assert text.count("tf.aliasing_output = 0") == 1 and "jax.buffer_donor" not in text
+        out, total = f(a, b)
+    assert a.array.is_deleted() and not b.array.is_deleted()
+    np.testing.assert_allclose(np.asarray(out.array), 1.0)
+    np.testing.assert_allclose(np.asarray(total.array), 8.0)
+    assert out.array.sharding.spec == jax.sharding.PartitionSpec("data")
