@@ -290,3 +290,9 @@ def _randint(k: Key, axes, minval, maxval, dtype: str) -> NamedArray:
 def _same(a: NamedArray, b: NamedArray) -> tuple[NamedArray, NamedArray]:
     """Binary ops take one dtype; the first operand's wins (operands here already agree or are bounds)."""
     return a, ops.astype(b, dtype_name(a.dtype))
+
+
+from .random_dists import *  # noqa: E402,F401,F403  (more samplers: gamma, poisson, categorical, ...)
+from .random_dists import __all__ as _more_samplers  # noqa: E402
+
+__all__ += _more_samplers
