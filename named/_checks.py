@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-__all__ = ["describe", "sequence_arg", "mapping_arg", "named_arg", "int_arg", "bool_arg"]
+__all__ = ["describe", "sequence_arg", "mapping_arg"]
 
 
 def describe(value: Any) -> str:
@@ -30,30 +30,3 @@ def mapping_arg(value: Any, fn: str, param: str, accepts: str) -> Mapping:
     if not isinstance(value, Mapping):
         raise _fail(fn, param, accepts, value)
     return value
-
-
-def named_arg(value: Any, fn: str, param: str = "x"):
-    """``value`` when it is a NamedArray, else a TypeError naming ``param``."""
-    from .core import NamedArray
-    if not isinstance(value, NamedArray):
-        raise _fail(fn, param, "a NamedArray", value)
-    return value
-
-
-def int_arg(value: Any, fn: str, param: str, *, low: int | None = None, high: int | None = None) -> int:
-    """``value`` as an int (Python or NumPy integer, not bool), optionally within ``[low, high]``."""
-    import numpy as np
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise _fail(fn, param, "an int", value)
-    value = int(value)
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"{fn}: `{param}` must be in [{low}, {high}], got {value}")
-    return value
-
-
-def bool_arg(value: Any, fn: str, param: str) -> bool:
-    """``value`` when it is a Python or NumPy bool, else a TypeError naming ``param``."""
-    import numpy as np
-    if not isinstance(value, (bool, np.bool_)):
-        raise _fail(fn, param, "True or False", value)
-    return bool(value)

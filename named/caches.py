@@ -80,7 +80,12 @@ class LRUCache:
 
 
 def cache_limits() -> dict[str, int]:
-    """The current limits: ``{"eager": ..., "compiled": ...}``."""
+    """The current limits: ``{"eager": ..., "compiled": ...}``.
+
+    >>> import named
+    >>> sorted(named.cache_limits())
+    ['compiled', 'eager']
+    """
     return dict(_LIMITS)
 
 

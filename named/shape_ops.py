@@ -15,7 +15,7 @@ from named.compiler import user_location
 from named.dialect import Axis, AxisError, Concatenate, Pad, Reshape, Reverse, Slice, format_axes
 
 from . import ops
-from ._checks import describe, int_arg, mapping_arg, sequence_arg
+from ._checks import describe, mapping_arg, sequence_arg
 from .core import NamedArray, as_named, axis_names, bind1, resolve_axis, result_dtype
 
 __all__ = ["flatten_axes", "unflatten_axis", "ravel", "flatten", "split", "concatenate", "stack", "unbind",

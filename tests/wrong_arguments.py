@@ -56,7 +56,7 @@ def public_functions():
         if inspect.isclass(obj) or inspect.ismodule(obj) or not callable(obj):
             continue
         out.append((f"named.{name}", obj))
-    for mod in (named.nn,):
+    for mod in (named.nn, named.random):
         for name in getattr(mod, "__all__", ()):
             obj = getattr(mod, name)
             if callable(obj) and not inspect.isclass(obj):
