@@ -52,7 +52,7 @@ def register_vjp(op_cls: type[Op], rule: VJPRule | None = None, *, forward: Forw
     ``forward`` optionally replaces how the op is re-emitted in the forward pass when it is on the
     differentiated path: ``forward(ctx, operands) -> (results, residuals)`` emits the op (setting
     ``ctx.op``) and returns values standing for its results; the rule then finds the residuals in
-    ``ctx.residuals`` (how ``named.scan`` keeps each step's carry for its backward scan).
+    ``ctx.residuals`` (how ``named.scan`` keeps each step's residuals for its backward scan).
     Registering twice is an error unless ``override=True``.
     """
     def decorate(rule: VJPRule) -> VJPRule:
