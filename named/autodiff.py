@@ -237,7 +237,7 @@ def stop_gradient(x):
 
     >>> import named
     >>> X = named.Axis("x", 3)
-    >>> g = named.grad(lambda a: named.sum(a * named.stop_gradient(a)).scalar())(named.ones(X))
+    >>> g = named.grad(lambda a: named.sum(a * named.stop_gradient(a)))(named.ones(X))
     >>> g.array.tolist()
     [1.0, 1.0, 1.0]
     """

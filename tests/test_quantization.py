@@ -58,6 +58,13 @@ def test_fp8_astype_matches_jax_eagerly_and_compiled(dtype):
     assert f"{dtype}[x=5]" in text and print_function(parse(text)) == text
 
 
+def test_fp8_does_not_mix_implicitly_with_other_dtypes():
+    a = named.ones(named.Axis("x", 3), dtype="f8e4m3fn")
+    np.testing.assert_array_equal(arr(a * a).astype(np.float32), 1.0)
+    with pytest.raises(named.TracerError, match="f8e4m3fn, f32.*astype"):
+        a + named.ones(named.Axis("x", 3))
+
+
 def test_stop_gradient_blocks_the_gradient_and_round_trips():
     X = named.Axis("x", 3)
     x = named.named(np.array([1.0, 2.0, -3.0], np.float32), X)
@@ -231,3 +238,12 @@ def test_quantize_linear_layers_in_a_stack_gets_one_state_per_layer():
     hist = arr(grads.stacked.up.dot_general.input_amax_history)
     assert hist.shape == (3, 4) and (hist[:, 0] > 0).all() and (hist[:, 1:] == 0).all()
     np.testing.assert_allclose(arr(q.fold(x)), arr(stack.fold(x)), rtol=0.2, atol=0.05)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import named.quantization as q
+    for module in (q, q.fp8, q.int8, q.state, q.config):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
