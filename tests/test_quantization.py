@@ -247,3 +247,25 @@ def test_docstring_examples_run():
     for module in (q, q.fp8, q.int8, q.state, q.config):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def _train_step(model, x, dy):
+    grads = named.grad(lambda m: (m(x) * dy).sum())(model)
+    overwrites, grads = partition_for_grad_overwrite(grads)
+    updates = jax.tree_util.tree_map(lambda g: g * -0.01 if g.array is not None else g, grads,
+                                     is_leaf=lambda v: isinstance(v, named.NamedArray))
+    return apply_updates(model, updates, overwrites)
+
+
+def test_fp8_training_step_sharded_on_the_mesh_matches_one_device_and_round_trips():
+    lin = nn.Linear.init(I, O, key=named.random.key(5), dot_general=Fp8DotGeneralOp.init(4))
+    x = named.random.normal(named.random.key(6), (B, I))
+    dy = named.random.normal(named.random.key(7), (B, O))
+    one = named.compile(_train_step)(lin, x, dy)
+    sharded = named.compile(_train_step, axis_resources={"batch": "data", "out": "model"},
+                            mesh={"data": 4, "model": 2})(lin, x, dy)
+    for a, b in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(sharded)):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
+    assert sharded.weight.array.sharding.spec == jax.sharding.PartitionSpec(None, "model")
+    text = named.compile(_train_step, builtin_passes=False).lower(lin, x, dy).as_text("traced")
+    assert "named.qdq_grad" in text and "named.qdq " in text and print_function(parse(text)) == text
