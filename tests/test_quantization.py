@@ -269,3 +269,27 @@ def test_fp8_training_step_sharded_on_the_mesh_matches_one_device_and_round_trip
     assert sharded.weight.array.sharding.spec == jax.sharding.PartitionSpec(None, "model")
     text = named.compile(_train_step, builtin_passes=False).lower(lin, x, dy).as_text("traced")
     assert "named.qdq_grad" in text and "named.qdq " in text and print_function(parse(text)) == text
+
+
+def test_fp8_under_jax_transformations_matches_named_grad():
+    """haliax's own loop uses eqx.filter_jit(eqx.filter_grad(...)): the qdq ops' VJPs serve jax too."""
+    lin = nn.Linear.init(I, O, key=named.random.key(1), dot_general=Fp8DotGeneralOp.init(4))
+    x = named.random.normal(named.random.key(2), (B, I))
+    dy = named.random.normal(named.random.key(3), (B, O))
+    by_jax = eqx.filter_jit(eqx.filter_grad(lambda m: (m(x) * dy).sum().array))(lin)
+    by_named = named.grad(lambda m: (m(x) * dy).sum())(lin)
+    for a, b in zip(jax.tree_util.tree_leaves(by_jax), jax.tree_util.tree_leaves(by_named)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    assert np.asarray(by_jax.dot_general.input_amax_history)[0] > 0
+
+
+def test_fp8_compute_dtype_bf16():
+    lin = nn.Linear.init(I, O, key=named.random.key(1), use_bias=False,
+                         dot_general=Fp8DotGeneralOp.init(4, compute_dtype="bfloat16"))
+    x = named.random.normal(named.random.key(2), (B, I))
+    y = named.compile(lambda m, x: m(x))(lin, x)
+    assert y.dtype == ml_dtypes.bfloat16
+    xs = arr(x).astype(ml_dtypes.bfloat16)
+    ws = arr(lin.weight).astype(ml_dtypes.bfloat16)
+    q = lambda v: v.astype(ml_dtypes.float8_e4m3fn).astype(np.float32)  # noqa: E731  (scale 1: no clipping here)
+    np.testing.assert_allclose(arr(y).astype(np.float32), q(xs) @ q(ws), rtol=2e-2, atol=1e-3)
