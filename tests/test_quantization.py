@@ -293,3 +293,18 @@ def test_fp8_compute_dtype_bf16():
     ws = arr(lin.weight).astype(ml_dtypes.bfloat16)
     q = lambda v: v.astype(ml_dtypes.float8_e4m3fn).astype(np.float32)  # noqa: E731  (scale 1: no clipping here)
     np.testing.assert_allclose(arr(y).astype(np.float32), q(xs) @ q(ws), rtol=2e-2, atol=1e-3)
+
+
+def test_fp8_state_is_part_of_the_state_dict_and_round_trips():
+    mlp = nn.MLP.init(I, O, named.Axis("hidden", 4), 1, key=named.random.key(0))
+    q = quantize_linear_layers(mlp, QuantizationConfig(fp8=True, amax_history_length=4))
+    x = named.random.normal(named.random.key(1), (B, I))
+    q = _train_step(q, x, named.ones((B, O)))  # non-trivial state
+    sd = named.state_dict.to_state_dict(q)
+    assert sd["layers.0.dot_general.input_amax_history"].shape == (4,)
+    back = named.state_dict.from_state_dict(quantize_linear_layers(mlp, QuantizationConfig(fp8=True,
+                                                                                            amax_history_length=4)), sd)
+    np.testing.assert_array_equal(arr(back.layers[0].dot_general.input_amax_history),
+                                  arr(q.layers[0].dot_general.input_amax_history))
+    int8 = quantize_linear_layers(mlp, QuantizationConfig(int8=True))
+    assert sorted(named.state_dict.to_state_dict(int8)) == sorted(named.state_dict.to_state_dict(mlp))

@@ -75,7 +75,3 @@ class Int8DotGeneralOp(OverwriteWithGradient):
         exact = ops.astype(acc, out_dtype) * s_l * s_r
         floating = dot(lhs, rhs, axis=names)
         return floating + stop_gradient(exact - floating)
-
-    def to_state_dict(self, prefix=None) -> dict:
-        """No state: an int8 op adds nothing to a state dict."""
-        return {}
