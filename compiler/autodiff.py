@@ -337,3 +337,4 @@ def hoist_constants(fn: Function) -> tuple[Function, list[np.ndarray]]:
 # The rule modules register into the tables above.
 from . import autodiff_rules, autodiff_control, autodiff_indexing, autodiff_remat  # noqa: E402,F401
 from . import autodiff_fft  # noqa: E402,F401
+from . import autodiff_quant  # noqa: E402,F401

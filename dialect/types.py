@@ -68,6 +68,8 @@ _DTYPES: dict[str, np.dtype] = {
     "bf16": np.dtype(ml_dtypes.bfloat16), "f16": np.dtype(np.float16),
     "f32": np.dtype(np.float32), "f64": np.dtype(np.float64),
     "c64": np.dtype(np.complex64), "c128": np.dtype(np.complex128),
+    # fp8 (jax's float8_e4m3fn / float8_e5m2): storage formats for quantized dots
+    "f8e4m3fn": np.dtype(ml_dtypes.float8_e4m3fn), "f8e5m2": np.dtype(ml_dtypes.float8_e5m2),
 }
 _NAMES: dict[np.dtype, str] = {v: k for k, v in _DTYPES.items()}
 DTYPE_NAMES = tuple(_DTYPES)
@@ -90,7 +92,7 @@ def to_numpy_dtype(name: str) -> np.dtype:
 
 
 def is_float(name: str) -> bool:
-    return name in ("bf16", "f16", "f32", "f64")
+    return name in ("bf16", "f16", "f32", "f64", "f8e4m3fn", "f8e5m2")
 
 
 def is_complex(name: str) -> bool:

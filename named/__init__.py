@@ -29,6 +29,7 @@ from named.dialect import (Axis, AxisError, NamedError, ParseError, ShardingErro
                            TracerError, VerifyError)
 from . import nn  # noqa: E402
 from . import state_dict  # noqa: E402,F401  (named.state_dict: parameters as flat dicts, safetensors)
+from . import quantization  # noqa: E402,F401  (named.quantization: fp8/int8 dots)
 from .core import NamedArray  # noqa: E402
 from .creation import *  # noqa: E402,F401,F403
 from .jit import Compiled, CompiledFunction, Lowered, compile, spec  # noqa: E402
@@ -54,6 +55,7 @@ from .poly import polyadd, polyder, polydiv, polyfit, polyint, polymul, polysub,
 from .collectives import *  # noqa: E402,F401,F403  (psum, pmean, ..., axis_index)
 from . import random  # noqa: E402,F401  (named.random: keys and samplers)
 from .autodiff import GradientError, grad, value_and_grad  # noqa: E402,F401
+from .autodiff import stop_gradient  # noqa: E402,F401
 from .control import cond, fold, scan, while_loop  # noqa: E402,F401
 from .remat import (ScanCheckpointPolicy, checkpoint, checkpoint_name, checkpoint_policies,  # noqa: E402,F401
                     remat, tree_checkpoint_name)

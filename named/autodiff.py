@@ -24,7 +24,7 @@ from named.runtime import Executable
 from .core import _JAX_CAPTURES, NamedArray, Traced, _value_of, as_named, jax_refusal
 from .partitioning import current_axis_mapping, current_mesh
 
-__all__ = ["grad", "value_and_grad", "GradientError"]
+__all__ = ["grad", "value_and_grad", "GradientError", "stop_gradient"]
 
 
 def _is_named(x) -> bool:
@@ -229,3 +229,21 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool
     (6.0, [3.0, 3.0])
     """
     return _transform(fn, argnums, has_aux, with_value=True)
+
+
+def stop_gradient(x):
+    """``x`` unchanged, but no gradient flows through it (``jax.lax.stop_gradient``); a pytree of
+    NamedArrays is handled leaf by leaf.
+
+    >>> import named
+    >>> X = named.Axis("x", 3)
+    >>> g = named.grad(lambda a: named.sum(a * named.stop_gradient(a)))(named.ones(X))
+    >>> g.array.tolist()
+    [1.0, 1.0, 1.0]
+    """
+    from named.dialect import StopGradient
+
+    from .core import bind1
+
+    return jax.tree_util.tree_map(lambda a: bind1(StopGradient, (as_named(a),)) if _is_named(a) else a, x,
+                                  is_leaf=_is_named)

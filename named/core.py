@@ -367,7 +367,12 @@ def result_type_weak(*operands) -> tuple[str, bool]:
             dtype, weak = k
             np_dtype = to_numpy_dtype(dtype)
             parts.append(_WEAK_STANDIN[np_dtype.kind] if weak else np_dtype)
-        dtype, weak = jax.dtypes.result_type(*parts, return_weak_type_flag=True)
+        try:
+            dtype, weak = jax.dtypes.result_type(*parts, return_weak_type_flag=True)
+        except jax.dtypes.TypePromotionError:  # fp8 mixes with nothing implicitly (as in jax)
+            names = ", ".join(k[0] for k in key[1:] if k is not None)
+            raise TracerError(f"no implicit dtype promotion between {names}: fp8 values mix only with the "
+                              f"same fp8 dtype; convert explicitly with .astype(...)", loc=user_location()) from None
         out = _promotion_cache[key] = (dtype_name(dtype), bool(weak))
     return out
 

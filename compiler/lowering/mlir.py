@@ -101,7 +101,8 @@ def _make_element_type(dtype: str) -> ir.Type:
         return ir.IntegerType.get_signless(int(dtype[1:]))
     if dtype[0] == "u":
         return ir.IntegerType.get_unsigned(int(dtype[1:]))
-    floats = {"bf16": ir.BF16Type.get, "f16": ir.F16Type.get, "f32": ir.F32Type.get, "f64": ir.F64Type.get}
+    floats = {"bf16": ir.BF16Type.get, "f16": ir.F16Type.get, "f32": ir.F32Type.get, "f64": ir.F64Type.get,
+              "f8e4m3fn": ir.Float8E4M3FNType.get, "f8e5m2": ir.Float8E5M2Type.get}
     if dtype in floats:
         return floats[dtype]()
     if dtype == "c64":
@@ -123,6 +124,8 @@ def dense(value: np.ndarray, dtype: str) -> ir.DenseElementsAttr:
         return ir.DenseElementsAttr.get(value.astype(np.bool_), type=element_type("bool"), shape=shape)
     if dtype == "bf16":
         return ir.DenseElementsAttr.get(value.view(np.uint16), type=element_type("bf16"), shape=shape)
+    if dtype in ("f8e4m3fn", "f8e5m2"):  # like bf16: the bindings take the raw bytes
+        return ir.DenseElementsAttr.get(value.view(np.uint8), type=element_type(dtype), shape=shape)
     return ir.DenseElementsAttr.get(value, type=element_type(dtype), shape=shape)
 
 

@@ -13,3 +13,4 @@ from .structure import *  # noqa: F401,F403
 from .interop import *  # noqa: F401,F403
 from .remat import *  # noqa: F401,F403
 from .fft import *  # noqa: F401,F403
+from .quant import *  # noqa: F401,F403

@@ -38,15 +38,20 @@ class Linear(eqx.Module):
     bias: Optional[NamedArray]
     In: object = eqx.field(static=True)
     Out: object = eqx.field(static=True)
+    # None: named.dot; else a callable ``dot_general(inputs, weight, axis=...)`` such as
+    # named.quantization.Fp8DotGeneralOp (see quantize_linear_layers)
+    dot_general: Optional[object] = None
 
     @staticmethod
-    def init(In, Out, *, key, use_bias: bool = True, out_first: bool = False, init_scale: float = 1.0) -> "Linear":
-        """A new layer with weights drawn from N(0, (0.02 * init_scale)²) and a zero bias."""
+    def init(In, Out, *, key, use_bias: bool = True, out_first: bool = False, init_scale: float = 1.0,
+             dot_general=None) -> "Linear":
+        """A new layer with weights drawn from N(0, (0.02 * init_scale)²) and a zero bias;
+        ``dot_general`` replaces ``named.dot`` (e.g. an fp8 or int8 op from named.quantization)."""
         in_axes, out_axes = axis_tuple(In), axis_tuple(Out)
         joint = out_axes + in_axes if out_first else in_axes + out_axes
         weight = ops.multiply(random.normal(key, joint), 0.02 * init_scale)
         bias = zeros(out_axes) if use_bias else None
-        return Linear(weight, bias, In, Out)
+        return Linear(weight, bias, In, Out, dot_general)
 
     @property
     def out_first(self) -> bool:
@@ -61,7 +66,10 @@ class Linear(eqx.Module):
         if missing:
             raise AxisError(f"Linear: input {inputs.shape} lacks the input axes {missing} "
                             f"(the layer maps {axis_tuple(self.In)} -> {axis_tuple(self.Out)})", loc=user_location())
-        out = dot(inputs, self.weight, axis=names)
+        if self.dot_general is None:
+            out = dot(inputs, self.weight, axis=names)
+        else:
+            out = self.dot_general(inputs, self.weight, axis=names)
         if self.bias is not None:
             out = ops.add(out, self.bias)
         return out
