@@ -78,8 +78,15 @@ def _flags_for(spec, value) -> list[bool]:
     pytree prefix of ``value`` with a bool or predicate per subtree (haliax's ``args=`` trees)."""
     if isinstance(spec, bool) or callable(spec):
         return [_selects(spec, leaf) for leaf in jax.tree_util.tree_leaves(value, is_leaf=_is_named)]
-    per_subtree = jax.tree_util.tree_map(lambda s, sub: _flags_for(s, sub), spec, value,
-                                         is_leaf=lambda x: isinstance(x, bool) or callable(x))
+    if spec is not None and jax.tree_util.all_leaves([spec]):  # a leaf that is neither a bool nor a predicate
+        raise TypeError(f"named.vmap: each entry of default=/args=/kwargs= must be a bool, a predicate "
+                        f"(leaf -> bool) or a pytree prefix of the argument made of those; got {spec!r}")
+    try:
+        per_subtree = jax.tree_util.tree_map(lambda s, sub: _flags_for(s, sub), spec, value,
+                                             is_leaf=lambda x: isinstance(x, bool) or callable(x))
+    except ValueError as e:  # the spec's structure is not a prefix of the argument's
+        raise TypeError(f"named.vmap: the mapping spec {spec!r} is not a pytree prefix of the argument "
+                        f"({type(value).__name__}); {str(e).splitlines()[0]}") from None
     return [f for flags in jax.tree_util.tree_leaves(per_subtree, is_leaf=lambda x: isinstance(x, list))
             for f in flags]
 

@@ -252,3 +252,10 @@ def test_args_as_pytree_prefixes():
     out = named.vmap(f, B, args=({"scale": False, "bias": True},))(params)
     want = named.stack("batch", [f({"scale": params["scale"], "bias": x["batch", b]}) for b in range(3)])
     close(out, want)
+
+
+def test_a_spec_that_is_neither_bool_nor_predicate_is_a_type_error():
+    B, E = named.make_axes(batch=4, embed=3)
+    x = named.ones((B, E))
+    with pytest.raises(TypeError, match="bool, a predicate"):
+        named.vmap(lambda a: a, B, args=(3,))(x)
