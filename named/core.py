@@ -241,6 +241,21 @@ class NamedArray:
         out = np.asarray(self.array)
         return out.astype(dtype) if dtype is not None else out
 
+    def __array_function__(self, func, types, args, kwargs):
+        # NumPy functions (np.sum, np.allclose, ...) see a NamedArray as its positional data, exactly as
+        # np.asarray(x) does; a traced value has no data, so they get the TracerError that says what to use.
+        is_named = lambda v: isinstance(v, NamedArray)  # noqa: E731
+        for v in jax.tree_util.tree_leaves((args, kwargs), is_leaf=is_named):
+            if is_named(v) and (v.is_traced or isinstance(v.array, jax.core.Tracer)):
+                raise TracerError(
+                    f"numpy.{func.__name__} needs concrete data, but this is a traced value of axes "
+                    f"{format_axes(v.axes)}; use the named op (named.{func.__name__}(x, axis) reduces by axis "
+                    f"name where one exists) or named.call_jax for positional jax code",
+                    loc=user_location()).with_traceback(None)
+        args, kwargs = jax.tree_util.tree_map(lambda v: np.asarray(v) if is_named(v) else v, (args, kwargs),
+                                              is_leaf=is_named)
+        return func(*args, **kwargs)
+
     def __bool__(self):
         if self.is_traced:
             self.array._refuse("Python `if`/`while`/bool()")

@@ -67,3 +67,12 @@ def test_a_python_scalar_traced_by_jax_stays_weakly_typed():
     assert step(w, 0.1).dtype == jnp.bfloat16
     assert jax.jit(lambda w, lr: step(w, lr))(w, 0.1).dtype == jnp.bfloat16
     assert jax.jit(lambda w, lr: step(w, lr))(w, jnp.float32(0.1)).dtype == jnp.float32
+
+
+def test_numpy_functions_see_concrete_data_and_refuse_traced_values():
+    B, E = named.make_axes(batch=4, embed=2)
+    x = named.ones((B, E))
+    assert np.sum(x) == 8.0 and np.allclose(x, 1.0) and np.mean(x) == 1.0
+    with pytest.raises(named.TracerError, match="numpy.sum needs concrete data") as info:
+        named.compile(lambda x: np.sum(x))(x)
+    assert "test_jax_edges.py" in str(info.value)
