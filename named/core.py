@@ -288,6 +288,8 @@ class NamedArray:
             return f"NamedArray(traced {self.array.value.type})"
         if isinstance(self.array, jax.core.Tracer):  # inside a jax transformation
             return f"NamedArray({format_axes(self.axes)}, {self.array!r})"
+        if _is_deleted(self.array):
+            return f"NamedArray({format_axes(self.axes)}, {dtype_name(self.array.dtype)}, deleted (donated))"
         from .distributed import is_local
         if not is_local(self.array):
             return (f"NamedArray({format_axes(self.axes)}, {dtype_name(self.array.dtype)}, split over processes; "
@@ -300,8 +302,18 @@ def _flatten(x: NamedArray):
 
 
 def _check_local(array, what: str, axes) -> None:
+    if _is_deleted(array):
+        from named.runtime import DeletedArrayError
+        raise DeletedArrayError(f"{what} needs the data of an array {format_axes(axes)} whose buffers were donated "
+                                f"to an earlier call (donate_argnums / donate_args) or deleted; use that call's "
+                                f"result instead", loc=user_location()).with_traceback(None)
     from .distributed import check_local  # the multi-process error (named/distributed.py)
     check_local(array, what, axes)
+
+
+def _is_deleted(array) -> bool:
+    is_deleted = getattr(array, "is_deleted", None)
+    return bool(is_deleted()) if callable(is_deleted) else False
 
 
 def _unflatten(axes, children):

@@ -163,3 +163,13 @@ def test_donate_args_under_a_mesh_context_like_haliax():
     np.testing.assert_allclose(np.asarray(out.array), 1.0)
     np.testing.assert_allclose(np.asarray(total.array), 8.0)
     assert out.array.sharding.spec == jax.sharding.PartitionSpec("data")
+
+
+def test_reading_a_donated_array_is_a_typed_error_and_its_repr_says_so():
+    B, E = named.make_axes(batch=4, embed=8)
+    p = {"w": named.ones((B, E))}
+    named.compile(lambda p: {"w": p["w"] * 2}, donate_argnums=0)(p)
+    assert "deleted" in repr(p["w"])
+    with pytest.raises(named.DeletedArrayError, match="donated") as info:
+        np.asarray(p["w"])
+    assert "test_donation.py" in str(info.value)
