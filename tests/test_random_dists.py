@@ -112,3 +112,13 @@ def test_poisson_is_bit_identical_for_small_and_large_rates():
     out = _same(lambda k, t: nr.poisson(k, (named.Axis("n", 6),), t), lambda k, t: jax.random.poisson(k, t, (6,)), L)
     assert out.dtype == np.int32
     _same(lambda k: nr.poisson(k, (named.Axis("n", 4),), 25.0), lambda k: jax.random.poisson(k, 25.0, (4,)))
+
+
+def test_sharded_samples_are_the_same_numbers():
+    N, M = named.make_axes(n=8, m=2)
+    fn = named.compile(lambda k: (nr.gumbel(k, (N, M)), nr.permutation(k, N), nr.laplace(k, (M, N))),
+                       axis_resources={"n": "data", "m": "model"}, mesh={"data": 4, "model": 2})
+    gumbel, perm, lap = fn(nr.key(SEED))
+    np.testing.assert_array_equal(np.asarray(gumbel), jax.random.gumbel(K, (8, 2)))
+    np.testing.assert_array_equal(np.asarray(perm), jax.random.permutation(K, 8))
+    np.testing.assert_array_equal(np.asarray(lap), jax.random.laplace(K, (2, 8)))
