@@ -484,3 +484,8 @@ def vander(x: NamedArray, degree) -> NamedArray:
     exponent = ops.subtract(deg.size - 1, _iota((deg,), deg.name))
     out = ops.power(x, ops.astype(exponent, dtype_name(x.dtype)) if is_float(dtype_name(x.dtype)) else exponent)
     return rearrange(out, (x.axes[0], deg))
+
+
+# haliax's NamedArray methods for two of these
+NamedArray.trace = trace
+NamedArray.product = product

@@ -185,6 +185,9 @@ def test_pad_left_and_product():
         named.pad_left(x, "a", named.Axis("a", 2))
     out, _ = eager_and_compiled(lambda t: named.product(t, "a"), x)
     assert_named_close(out, np.prod(FLOATS, axis=0), ("b",), rtol=1e-5)
+    assert_named_close(x.product("a"), np.prod(FLOATS, axis=0), ("b",), rtol=1e-5)
+    square = arr(FLOATS[:, :3], ("i", "j"))
+    assert_named_close(square.trace("i", "j", offset=1), np.trace(FLOATS[:, :3], offset=1), (), rtol=1e-5)
 
 
 @pytest.mark.parametrize("bitorder", ["big", "little"])
