@@ -15,7 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from named.compiler import user_location
-from named.dialect import Axis, AxisError, Iota, dtype_name, is_float, is_inexact, is_integer, to_numpy_dtype
+from named.dialect import Axis, AxisError, Iota, dtype_name, is_float, is_inexact, is_integer
 
 from . import ops
 from ._staged import staged
