@@ -294,5 +294,7 @@ def _same(a: NamedArray, b: NamedArray) -> tuple[NamedArray, NamedArray]:
 
 from .random_dists import *  # noqa: E402,F401,F403  (more samplers: gamma, poisson, categorical, ...)
 from .random_dists import __all__ as _more_samplers  # noqa: E402
+from .random_rejection import *  # noqa: E402,F401,F403  (gamma, loggamma, beta, t, ball, poisson)
+from .random_rejection import __all__ as _rejection_samplers  # noqa: E402
 
-__all__ += _more_samplers
+__all__ += _more_samplers + _rejection_samplers

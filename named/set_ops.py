@@ -15,7 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from named.compiler import user_location
-from named.dialect import Axis, AxisError, Iota, dtype_name, is_float, is_inexact, is_integer, to_numpy_dtype
+from named.dialect import Axis, AxisError, Iota, dtype_name, is_float, is_inexact, is_integer
 
 from . import ops
 from ._staged import staged
@@ -484,3 +484,8 @@ def vander(x: NamedArray, degree) -> NamedArray:
     exponent = ops.subtract(deg.size - 1, _iota((deg,), deg.name))
     out = ops.power(x, ops.astype(exponent, dtype_name(x.dtype)) if is_float(dtype_name(x.dtype)) else exponent)
     return rearrange(out, (x.axes[0], deg))
+
+
+# haliax's NamedArray methods for two of these
+NamedArray.trace = trace
+NamedArray.product = product

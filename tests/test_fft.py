@@ -36,8 +36,7 @@ def _close(got, expected, names, tol=1e-4):
     np.testing.assert_allclose(as_numpy(got, names), np.asarray(expected), rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("norm", [None, "ortho", "forward"])
+@pytest.mark.parametrize("layout,norm", [(LAYOUTS[0], None), (LAYOUTS[1], "ortho"), (LAYOUTS[0], "forward")])
 def test_complex_transforms_one_and_several_axes(layout, norm):
     x = _x(CPLX, layout)
     out = _both(lambda t: named.fft(t, axis="y", norm=norm), x)
@@ -45,8 +44,9 @@ def test_complex_transforms_one_and_several_axes(layout, norm):
     _close(out, jnp.fft.fft(CPLX, axis=1, norm=norm), NAMES)
     out = _both(lambda t: named.fft.ifft(t, axis=("z", "x"), norm=norm), x)
     _close(out, jnp.fft.ifftn(CPLX, axes=(2, 0), norm=norm), NAMES)
-    out = _both(lambda t: named.fft.fft(t, axis=None), x)
-    _close(out, jnp.fft.fft(as_numpy(x), axis=-1), [a.name for a in x.axes])
+    if norm is None:
+        out = _both(lambda t: named.fft.fft(t, axis=None), x)
+        _close(out, jnp.fft.fft(as_numpy(x), axis=-1), [a.name for a in x.axes])
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

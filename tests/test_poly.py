@@ -102,3 +102,10 @@ def test_roots_agree_with_jnp_roots_up_to_order(coeffs):
     assert out.axes == (named.Axis("k", len(coeffs) - 1),) and out.dtype == np.complex64
     expected = np.sort_complex(np.asarray(jnp.roots(np.array(coeffs, np.float32))))
     np.testing.assert_allclose(np.sort_complex(np.asarray(out)), expected, rtol=1e-3, atol=1e-3)
+
+
+def test_roots_differentiate_like_jnp_roots():
+    coeffs = np.array([1.0, -6.0, 11.0, -6.0], np.float32)
+    g = named.grad(lambda t: named.sum(named.real(poly.roots(t, iterations=60)) ** 2))(arr(coeffs, ("k",)))
+    e = jax.grad(lambda t: jnp.sum(jnp.real(jnp.roots(t, strip_zeros=False)) ** 2))(coeffs)
+    assert_named_close(g, e, ("k",), rtol=1e-4, atol=2e-5)

@@ -16,13 +16,17 @@ SEED = 7
 
 def _same(ours_fn, theirs_fn, *args):
     """``ours_fn(key, *args)``, eagerly and under @named.compile, must equal jax's
-    ``theirs_fn(key, *positional args)`` bit for bit."""
-    theirs = np.asarray(theirs_fn(K, *[np.asarray(a) for a in args]))
+    ``theirs_fn(key, *positional args)`` bit for bit (either may return a tuple of samples)."""
+    theirs = theirs_fn(K, *[np.asarray(a) for a in args])
+    theirs = [np.asarray(t) for t in (theirs if isinstance(theirs, tuple) else (theirs,))]
     eager = ours_fn(nr.key(SEED), *args)
     compiled = named.compile(ours_fn)(nr.key(SEED), *args)
     for got in (eager, compiled):
-        assert np.asarray(got).dtype == theirs.dtype
-        np.testing.assert_array_equal(np.asarray(got), theirs)
+        got = got if isinstance(got, tuple) else (got,)
+        assert len(got) == len(theirs)
+        for g, t in zip(got, theirs):
+            assert np.asarray(g).dtype == t.dtype
+            np.testing.assert_array_equal(np.asarray(g), t)
     return eager
 
 
@@ -42,11 +46,11 @@ CLOSED_FORM = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CLOSED_FORM))
-def test_closed_form_samplers_are_bit_identical(name):
-    ours, theirs = CLOSED_FORM[name]
-    out = _same(ours, theirs)
-    assert out.axes == SHAPE
+def test_closed_form_samplers_are_bit_identical():
+    names = sorted(CLOSED_FORM)
+    outs = _same(lambda k: tuple(CLOSED_FORM[n][0](k) for n in names),
+                 lambda k: tuple(CLOSED_FORM[n][1](k) for n in names))
+    assert all(out.axes == SHAPE for out in outs)
 
 
 def test_parameters_may_be_named_arrays_over_some_axes():
@@ -59,28 +63,30 @@ def test_parameters_may_be_named_arrays_over_some_axes():
 def test_categorical_choice_and_permutation():
     logits = np.log(np.array([[0.1, 0.2, 0.7], [0.5, 0.25, 0.25]], np.float32))
     L = arr(logits, named.make_axes(r=2, c=3))
-    _same(lambda k, t: nr.categorical(k, t, "c"), lambda k, t: jax.random.categorical(k, t, axis=1), L)
     N = named.Axis("n", 4)
-    out = _same(lambda k, t: nr.categorical(k, t, "c", (N, named.Axis("r", 2))),
-                lambda k, t: jax.random.categorical(k, t, axis=1, shape=(4, 2)), L)
-    assert [a.name for a in out.axes] == ["n", "r"]
-
     data = np.arange(12, dtype=np.int32).reshape(6, 2) * 10
     a = arr(data, ("k", "e"))
     D = named.Axis("d", 4)
-    _same(lambda k, t: nr.choice(k, (D,), t, "k"), lambda k, t: jax.random.choice(k, t, (4,)), a)
-    _same(lambda k, t: nr.choice(k, (D,), t, "k", replace=False),
-          lambda k, t: jax.random.choice(k, t, (4,), replace=False), a)
     p = np.array([0.1, 0.0, 0.3, 0.2, 0.15, 0.25], np.float32)
     P = arr(p, ("k",))
-    _same(lambda k, t, q: nr.choice(k, (D,), t, "k", p=q), lambda k, t, q: jax.random.choice(k, t, (4,), p=q), a, P)
-    _same(lambda k, t, q: nr.choice(k, (D,), t, "k", replace=False, p=q),
-          lambda k, t, q: jax.random.choice(k, t, (4,), replace=False, p=q), a, P)
 
-    _same(lambda k: nr.permutation(k, named.Axis("n", 7)), lambda k: jax.random.permutation(k, 7))
-    _same(lambda k, t: nr.permutation(k, t, "k"), lambda k, t: jax.random.permutation(k, t, axis=0), a)
-    _same(lambda k, t: nr.permutation(k, t, "e", independent=True),
-          lambda k, t: jax.random.permutation(k, t, axis=1, independent=True), a)
+    def ours(k, lg, t, q):
+        return (nr.categorical(k, lg, "c"), nr.categorical(k, lg, "c", (N, named.Axis("r", 2))),
+                nr.choice(k, (D,), t, "k"), nr.choice(k, (D,), t, "k", replace=False),
+                nr.choice(k, (D,), t, "k", p=q), nr.choice(k, (D,), t, "k", replace=False, p=q),
+                nr.permutation(k, named.Axis("n", 7)), nr.permutation(k, t, "k"),
+                nr.permutation(k, t, "e", independent=True))
+
+    def theirs(k, lg, t, q):
+        return (jax.random.categorical(k, lg, axis=1), jax.random.categorical(k, lg, axis=1, shape=(4, 2)),
+                jax.random.choice(k, t, (4,)), jax.random.choice(k, t, (4,), replace=False),
+                jax.random.choice(k, t, (4,), p=q), jax.random.choice(k, t, (4,), replace=False, p=q),
+                jax.random.permutation(k, 7), jax.random.permutation(k, t, axis=0),
+                jax.random.permutation(k, t, axis=1, independent=True))
+
+    out = _same(ours, theirs, L, a, P)
+    assert [x.name for x in out[1].axes] == ["n", "r"]
+    assert out[2].axes == (D, named.Axis("e", 2))
     with pytest.raises(named.AxisError, match="without replacement"):
         nr.choice(nr.key(0), (named.Axis("d", 9),), a, "k", replace=False)
 
@@ -90,12 +96,16 @@ def test_gamma_family_is_bit_identical():
     # constant XLA folds part of the arithmetic, and its folding rounds differently (jax itself then
     # differs between jax.jit with a constant and with an argument)
     rates = arr(np.array([0.3, 2.5, 4.0], np.float32), (A,))  # boosted (< 1) and plain rows
-    _same(lambda k, r: nr.gamma(k, SHAPE, r), lambda k, r: jax.random.gamma(k, r[:, None], (3, 5)), rates)
-    _same(lambda k, r: nr.loggamma(k, SHAPE, r), lambda k, r: jax.random.loggamma(k, r[:, None], (3, 5)), rates)
-    c = arr(np.float32(0.7), ())
-    _same(lambda k, a, b: nr.beta(k, SHAPE, a, b), lambda k, a, b: jax.random.beta(k, a, b, (3, 5)), c,
-          arr(np.float32(1.5), ()))
-    _same(lambda k, a: nr.t(k, SHAPE, 2 * a), lambda k, a: jax.random.t(k, 2 * a, (3, 5)), c)
+    c, d = arr(np.float32(0.7), ()), arr(np.float32(1.5), ())
+
+    def ours(k, r, a, b):
+        return (nr.gamma(k, SHAPE, r), nr.loggamma(k, SHAPE, r), nr.beta(k, SHAPE, a, b), nr.t(k, SHAPE, 2 * a))
+
+    def theirs(k, r, a, b):
+        return (jax.random.gamma(k, r[:, None], (3, 5)), jax.random.loggamma(k, r[:, None], (3, 5)),
+                jax.random.beta(k, a, b, (3, 5)), jax.random.t(k, 2 * a, (3, 5)))
+
+    _same(ours, theirs, rates, c, d)
     # a Python number: eagerly it is passed as a runtime input too, so eager agrees with jax's eager
     np.testing.assert_array_equal(np.asarray(nr.gamma(nr.key(SEED), SHAPE, 2.5)), jax.random.gamma(K, 2.5, (3, 5)))
 
@@ -112,3 +122,13 @@ def test_poisson_is_bit_identical_for_small_and_large_rates():
     out = _same(lambda k, t: nr.poisson(k, (named.Axis("n", 6),), t), lambda k, t: jax.random.poisson(k, t, (6,)), L)
     assert out.dtype == np.int32
     _same(lambda k: nr.poisson(k, (named.Axis("n", 4),), 25.0), lambda k: jax.random.poisson(k, 25.0, (4,)))
+
+
+def test_sharded_samples_are_the_same_numbers():
+    N, M = named.make_axes(n=8, m=2)
+    fn = named.compile(lambda k: (nr.gumbel(k, (N, M)), nr.permutation(k, N), nr.laplace(k, (M, N))),
+                       axis_resources={"n": "data", "m": "model"}, mesh={"data": 4, "model": 2})
+    gumbel, perm, lap = fn(nr.key(SEED))
+    np.testing.assert_array_equal(np.asarray(gumbel), jax.random.gumbel(K, (8, 2)))
+    np.testing.assert_array_equal(np.asarray(perm), jax.random.permutation(K, 8))
+    np.testing.assert_array_equal(np.asarray(lap), jax.random.laplace(K, (2, 8)))

@@ -185,6 +185,9 @@ def test_pad_left_and_product():
         named.pad_left(x, "a", named.Axis("a", 2))
     out, _ = eager_and_compiled(lambda t: named.product(t, "a"), x)
     assert_named_close(out, np.prod(FLOATS, axis=0), ("b",), rtol=1e-5)
+    assert_named_close(x.product("a"), np.prod(FLOATS, axis=0), ("b",), rtol=1e-5)
+    square = arr(FLOATS[:, :3], ("i", "j"))
+    assert_named_close(square.trace("i", "j", offset=1), np.trace(FLOATS[:, :3], offset=1), (), rtol=1e-5)
 
 
 @pytest.mark.parametrize("bitorder", ["big", "little"])
@@ -228,3 +231,18 @@ def test_vander():
     _grad_matches(lambda t: named.vander(t, "d"), lambda t: jnp.vander(t), x, ("a",))
     with pytest.raises(named.AxisError, match="must differ"):
         named.vander(x, "a")
+
+
+def test_sharded_set_ops_match_unsharded():
+    data = rng.integers(0, 6, size=(8, 4)).astype(np.int32)
+    x = arr(data, named.make_axes(batch=8, e=4))
+    Bins = named.Axis("bin", 6)
+
+    def fn(t):
+        return named.bincount(t, Bins), named.unique(t, U, return_counts=True)[1], named.tile(t, {"e": 2})
+
+    mapped = named.compile(fn, axis_resources={"batch": "data", "e": "model"}, mesh={"data": 4, "model": 2})(x)
+    for got, expected in zip(mapped, fn(x)):
+        assert got.axes == expected.axes
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+    np.testing.assert_array_equal(np.asarray(mapped[0]), np.bincount(data.ravel(), minlength=6))
