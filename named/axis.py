@@ -211,7 +211,8 @@ def without_axes(axis_spec: AxisSelection, to_remove: AxisSelection, allow_misma
     ('a',)
     """
     if not isinstance(allow_mismatched_sizes, (bool, np.bool_)):
-        raise TypeError(f"without_axes: `allow_mismatched_sizes` must be a bool, got {describe(allow_mismatched_sizes)}")
+        raise TypeError(f"without_axes: `allow_mismatched_sizes` must be a bool, got "
+                        f"{describe(allow_mismatched_sizes)}")
     return _remove(axis_spec, to_remove, "without_axes", strict=False,
                    allow_mismatched_sizes=allow_mismatched_sizes)
 
