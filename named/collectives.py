@@ -54,8 +54,8 @@ def _is_int(v) -> bool:
 def _perm_arg(perm, fn: str, pairs: bool) -> list:
     """``perm`` as a list of ints (or of ``(src, dst)`` int pairs), else a TypeError naming ``perm``."""
     accepts = "a sequence of (source, destination) int pairs" if pairs else "a sequence of ints"
-    if isinstance(perm, np.ndarray) and perm.dtype.kind in "iu":
-        perm = perm.tolist()
+    if hasattr(perm, "__array__") and not isinstance(perm, NamedArray) and np.asarray(perm).dtype.kind in "iu":
+        perm = np.asarray(perm).tolist()  # a NumPy or jax array of positions
     if not isinstance(perm, (list, tuple)):
         raise TypeError(f"{fn}: `perm` must be {accepts}, got {describe(perm)}")
     for p in perm:

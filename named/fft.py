@@ -23,6 +23,7 @@ the transformed axes and their lengths, instead of separate ``fftn``/``fft2`` fu
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import types
 from typing import Mapping, Sequence
@@ -63,7 +64,7 @@ def _plan(a: NamedArray, axis) -> list[tuple[Axis, int | None, str]]:
     for key, value in items:
         if not isinstance(key, (str, Axis)):
             raise TypeError(f"fft: `axis` must name axes (a name or an Axis), got {describe(key)}")
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, Axis))):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (numbers.Integral, Axis))):
             raise TypeError(f"fft: a size in `axis` must be None, an int or an Axis, got {describe(value)}")
         ax = resolve_axis(a, key.name if isinstance(key, Axis) else key)
         size = key.size if isinstance(key, Axis) and value is None else None
