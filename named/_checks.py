@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-__all__ = ["describe", "sequence_arg", "mapping_arg"]
+import numpy as np
+
+__all__ = ["describe", "sequence_arg", "mapping_arg", "ndim_arg"]
 
 
 def describe(value: Any) -> str:
@@ -30,3 +32,15 @@ def mapping_arg(value: Any, fn: str, param: str, accepts: str) -> Mapping:
     if not isinstance(value, Mapping):
         raise _fail(fn, param, accepts, value)
     return value
+
+
+def ndim_arg(value: Any, fn: str, param: str, accepts: str = "a NamedArray or a rectangular array") -> int:
+    """``np.ndim(value)``, or a TypeError naming ``param`` when ``value`` is ragged (lists of unequal length).
+
+    >>> ndim_arg([[1, 2], [3, 4]], "f", "x")
+    2
+    """
+    try:
+        return np.ndim(value)
+    except ValueError:
+        raise _fail(fn, param, accepts, value) from None

@@ -24,8 +24,12 @@ from __future__ import annotations
 from math import prod
 from typing import Any, Mapping, Sequence, Union
 
+import numpy as np
+
 from named.compiler import user_location
 from named.dialect import Axis, AxisError
+
+from ._checks import describe
 
 __all__ = ["Axis", "make_axes", "AxisSelector", "AxisSpec", "AxisSelection", "ShapeDict", "PartialShapeDict", "axis_name",
            "axis_size", "concat_axes", "union_axes", "intersect_axes", "eliminate_axes", "without_axes",
@@ -206,6 +210,9 @@ def without_axes(axis_spec: AxisSelection, to_remove: AxisSelection, allow_misma
     >>> without_axes(("a", "b"), ("b", "z"))
     ('a',)
     """
+    if not isinstance(allow_mismatched_sizes, (bool, np.bool_)):
+        raise TypeError(f"without_axes: `allow_mismatched_sizes` must be a bool, got "
+                        f"{describe(allow_mismatched_sizes)}")
     return _remove(axis_spec, to_remove, "without_axes", strict=False,
                    allow_mismatched_sizes=allow_mismatched_sizes)
 
@@ -285,6 +292,9 @@ def is_axis_compatible(ax1: AxisSelector, ax2: AxisSelector) -> bool:
     >>> is_axis_compatible("batch", named.Axis("batch", 3)), is_axis_compatible(named.Axis("a", 1), named.Axis("a", 2))
     (True, False)
     """
+    for param, value in (("ax1", ax1), ("ax2", ax2)):
+        if not isinstance(value, (Axis, str)):
+            raise TypeError(f"is_axis_compatible: `{param}` must be an Axis or an axis name, got {describe(value)}")
     (a,) = _entries(ax1, "is_axis_compatible")
     (b,) = _entries(ax2, "is_axis_compatible")
     return a[0] == b[0] and (a[1] is None or b[1] is None or a[1] == b[1])

@@ -23,6 +23,7 @@ from named.compiler import user_location
 from named.dialect import Axis, AxisError, dtype_name
 
 from . import ops
+from ._checks import describe
 from .core import NamedArray, as_named, resolve_axis
 from .creation import arange
 from .reductions import max as _max, mean as _mean, min as _min, sum as _sum
@@ -37,14 +38,37 @@ def _err(message: str) -> AxisError:
     return AxisError(message, loc=user_location())
 
 
-def _names(axis_name) -> tuple:
-    return tuple(axis_name) if isinstance(axis_name, (tuple, list)) else (axis_name,)
+def _names(axis_name, fn: str = "collective") -> tuple:
+    names = tuple(axis_name) if isinstance(axis_name, (tuple, list)) else (axis_name,)
+    for a in names:
+        if not isinstance(a, (str, Axis)):
+            raise TypeError(f"{fn}: `axis_name` must be an axis name, an Axis or a sequence of them, got "
+                            f"{describe(axis_name)}")
+    return names
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _perm_arg(perm, fn: str, pairs: bool) -> list:
+    """``perm`` as a list of ints (or of ``(src, dst)`` int pairs), else a TypeError naming ``perm``."""
+    accepts = "a sequence of (source, destination) int pairs" if pairs else "a sequence of ints"
+    if hasattr(perm, "__array__") and not isinstance(perm, NamedArray) and np.asarray(perm).dtype.kind in "iu":
+        perm = np.asarray(perm).tolist()  # a NumPy or jax array of positions
+    if not isinstance(perm, (list, tuple)):
+        raise TypeError(f"{fn}: `perm` must be {accepts}, got {describe(perm)}")
+    for p in perm:
+        ok = (isinstance(p, (list, tuple)) and len(p) == 2 and all(map(_is_int, p))) if pairs else _is_int(p)
+        if not ok:
+            raise TypeError(f"{fn}: `perm` must be {accepts}, got {describe(perm)}")
+    return [tuple(int(v) for v in p) for p in perm] if pairs else [int(p) for p in perm]
 
 
 def _reduce(kind: str, x, axis_name):
     x = as_named(x)
     present, scale = [], 1
-    for a in _names(axis_name):
+    for a in _names(axis_name, kind):
         name = a.name if isinstance(a, Axis) else a
         if name in x.shape:
             present.append(name)
@@ -111,7 +135,7 @@ def pdot(x, y, axis_name) -> NamedArray:
     >>> named.pdot(named.ones(I), named.ones((I, O)), "inputs").shape
     {'hidden': 2}
     """
-    return dot(as_named(x), as_named(y), axis=_names(axis_name))
+    return dot(as_named(x), as_named(y), axis=_names(axis_name, "pdot"))
 
 
 def _permuted(x: NamedArray, axis_name, sources: np.ndarray, present: np.ndarray) -> NamedArray:
@@ -135,7 +159,7 @@ def pshuffle(x: NamedArray, axis_name, perm: Sequence[int]) -> NamedArray:
     """
     x = as_named(x)
     ax = resolve_axis(x, axis_name)
-    perm = [int(p) for p in perm]
+    perm = _perm_arg(perm, "pshuffle", pairs=False)
     if sorted(perm) != list(range(ax.size)):
         raise _err(f"pshuffle: {perm} is not a permutation of the {ax.size} positions of axis {ax.name!r}")
     return _permuted(x, ax.name, np.asarray(perm), np.ones(ax.size, bool))
@@ -152,6 +176,7 @@ def ppermute(x: NamedArray, axis_name, perm: Sequence[tuple[int, int]]) -> Named
     """
     x = as_named(x)
     ax = resolve_axis(x, axis_name)
+    perm = _perm_arg(perm, "ppermute", pairs=True)
     sources, present = np.zeros(ax.size, np.int64), np.zeros(ax.size, bool)
     srcs = [int(s) for s, _ in perm]
     if len(set(srcs)) != len(srcs):
@@ -175,6 +200,8 @@ def all_gather(x: NamedArray, axis_name, new_axis=None) -> NamedArray:
     """
     x = as_named(x)
     ax = resolve_axis(x, axis_name)
+    if new_axis is not None and not isinstance(new_axis, (str, Axis)):
+        raise TypeError(f"all_gather: `new_axis` must be None, an axis name or an Axis, got {describe(new_axis)}")
     name = new_axis.name if isinstance(new_axis, Axis) else new_axis or f"{ax.name}_all"
     if name in x.shape:
         raise _err(f"all_gather: the new axis {name!r} is already an axis of {[str(a) for a in x.axes]}")

@@ -11,6 +11,7 @@ import numpy as np
 from named.dialect import Axis, AxisError, Full, Iota, dtype_name, to_numpy_dtype
 from named.dialect.ops.creation import fill_problem
 
+from ._checks import describe
 from .core import NamedArray, Traced, _host_to_jax, as_named, bind1, result_dtype
 from . import ops
 
@@ -188,6 +189,12 @@ def geomspace(axis: Axis, start=1.0, stop=10.0, endpoint: bool = True, dtype=Non
     >>> np.asarray(named.geomspace(named.Axis("n", 3), 1.0, 100.0)).tolist()
     [1.0, 10.0, 100.0]
     """
+    if not isinstance(axis, Axis):
+        raise TypeError(f"geomspace: `axis` must be a named.Axis, got {describe(axis)}")
+    for param, value in (("start", start), ("stop", stop)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"geomspace: `{param}` must be a real number, got {describe(value)}")
+    start, stop = float(start), float(stop)
     if start == 0 or stop == 0 or (start < 0) != (stop < 0):
         raise ValueError(f"geomspace needs nonzero start and stop of one sign, got {start} and {stop}")
     dtype = dtype_name(dtype) if dtype is not None else result_dtype(1.0)

@@ -23,6 +23,7 @@ the transformed axes and their lengths, instead of separate ``fftn``/``fft2`` fu
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import types
 from typing import Mapping, Sequence
@@ -31,6 +32,7 @@ from named.compiler import user_location
 from named.dialect import Axis, AxisError, Fft, dtype_name, is_complex
 
 from . import ops
+from ._checks import describe
 from ._staged import staged
 from .core import NamedArray, bind1, resolve_axis, result_dtype
 from .creation import arange
@@ -44,6 +46,8 @@ _COMPLEX = {"f32": "c64", "f64": "c128", "bf16": "c64", "f16": "c64"}
 
 def _plan(a: NamedArray, axis) -> list[tuple[Axis, int | None, str]]:
     """``(axis in a, requested size or None, output name)`` for each transformed axis, in order."""
+    if not isinstance(a, NamedArray):
+        raise TypeError(f"fft: `a` must be a NamedArray, got {describe(a)}")
     if axis is None:
         if not a.axes:
             raise AxisError("fft of an array without axes", loc=user_location())
@@ -55,9 +59,13 @@ def _plan(a: NamedArray, axis) -> list[tuple[Axis, int | None, str]]:
     elif isinstance(axis, Sequence):
         items = [(x, None) for x in axis]
     else:
-        raise TypeError(f"fft axis must be a name, an Axis, a sequence or a mapping, got {axis!r}")
+        raise TypeError(f"fft: `axis` must be a name, an Axis, a sequence or a mapping, got {describe(axis)}")
     plan = []
     for key, value in items:
+        if not isinstance(key, (str, Axis)):
+            raise TypeError(f"fft: `axis` must name axes (a name or an Axis), got {describe(key)}")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (numbers.Integral, Axis))):
+            raise TypeError(f"fft: a size in `axis` must be None, an int or an Axis, got {describe(value)}")
         ax = resolve_axis(a, key.name if isinstance(key, Axis) else key)
         size = key.size if isinstance(key, Axis) and value is None else None
         out = ax.name
@@ -85,6 +93,8 @@ def _fit(a: NamedArray, name: str, size: int) -> NamedArray:
 
 
 def _norm_factor(kind: str, lengths: list[int], norm: str | None, inverse_name: bool) -> float:
+    if norm is not None and not isinstance(norm, str):
+        raise TypeError(f'fft: `norm` must be "backward", "ortho", "forward" or None, got {describe(norm)}')
     if norm in (None, "backward"):
         return 1.0
     n = math.prod(lengths)
@@ -110,7 +120,7 @@ def _bind(x: NamedArray, names: list[str], kind: str, length: int) -> NamedArray
 @staged
 def _transform(kind: str, a, axis, norm, name: str) -> NamedArray:
     if not isinstance(a, NamedArray):
-        raise TypeError(f"{name} needs a NamedArray, got {type(a).__name__}")
+        raise TypeError(f"{name}: `a` must be a NamedArray, got {describe(a)}")
     plan = _plan(a, axis)
     dtype = dtype_name(a.dtype)
     if kind == "rfft":
@@ -259,7 +269,9 @@ def rfftfreq(axis: Axis, d: float = 1.0, dtype=None) -> NamedArray:
 @staged
 def _shift(x: NamedArray, axes, inverse: bool) -> NamedArray:
     if not isinstance(x, NamedArray):
-        raise TypeError(f"fftshift needs a NamedArray, got {type(x).__name__}")
+        raise TypeError(f"fftshift: `x` must be a NamedArray, got {describe(x)}")
+    if axes is not None and not isinstance(axes, (str, Axis, list, tuple)):
+        raise TypeError(f"fftshift: `axes` must be None, a name, an Axis or a sequence of them, got {describe(axes)}")
     names = [a.name for a in x.axes] if axes is None else \
         [resolve_axis(x, a).name for a in ((axes,) if isinstance(axes, (str, Axis)) else axes)]
     for name in names:

@@ -78,6 +78,10 @@ def resolve_mesh(mesh) -> "tuple[pjrt.Mesh | None, Mesh | None]":
         return mesh, logical_mesh(mesh)
     try:
         if isinstance(mesh, Mapping):
+            for k, v in mesh.items():
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                    raise ShardingError(f"`mesh` must map mesh axis names to int sizes, like {{'data': 4}}; "
+                                        f"got {v!r} for {k!r}")
             ir_mesh = Mesh(tuple((str(k), int(v)) for k, v in mesh.items()))
             key = ir_mesh.axes
             if key not in _DICT_MESHES:

@@ -22,6 +22,7 @@ import numpy as np
 from named.compiler import user_location
 from named.dialect import Axis, ShardingError
 
+from ._checks import describe
 from .core import NamedArray
 from .partitioning import current_axis_mapping, current_mesh, normalize_resources, resolve_mesh, shard, use_mesh
 from named.runtime import pjrt
@@ -64,12 +65,21 @@ def _mesh(mesh) -> "pjrt.Mesh":
     return jax_mesh
 
 
-def _names(axis) -> tuple[str, ...]:
+def _names(axis, fn: str = "pspec_for_axis") -> tuple[str, ...]:
     if isinstance(axis, (str, Axis)):
-        axis = (axis,)
-    elif isinstance(axis, Mapping):
+        return (axis.name if isinstance(axis, Axis) else axis,)
+    if isinstance(axis, Mapping):
         axis = tuple(axis)
+    if not isinstance(axis, (list, tuple)) or not all(isinstance(a, (str, Axis)) for a in axis):
+        raise TypeError(f"{fn}: `axis` must be an axis name, an Axis, a sequence of them or a shape dict, got "
+                        f"{describe(axis)}")
     return tuple(a.name if isinstance(a, Axis) else a for a in axis)
+
+
+def _one_name(axis, fn: str) -> str:
+    if not isinstance(axis, (str, Axis)):
+        raise TypeError(f"{fn}: `axis` must be one axis name or Axis, got {describe(axis)}")
+    return axis.name if isinstance(axis, Axis) else axis
 
 
 def physical_axis_name(axis, mapping: ResourceMapping | None = None):
@@ -79,7 +89,7 @@ def physical_axis_name(axis, mapping: ResourceMapping | None = None):
     >>> named.physical_axis_name("batch", {"batch": "data"}), named.physical_axis_name("embed", {"batch": "data"})
     ('data', None)
     """
-    (name,) = _names(axis)
+    name = _one_name(axis, "physical_axis_name")
     table = _mapping(mapping)
     resources = (table or {}).get(name)
     if not resources:
@@ -95,6 +105,7 @@ def physical_axis_size(axis, mapping: ResourceMapping | None = None, mesh=None) 
     >>> named.physical_axis_size("h", {"h": ("data", "model")}, mesh={"data": 4, "model": 2})
     8
     """
+    _one_name(axis, "physical_axis_size")
     name = physical_axis_name(axis, mapping)
     if name is None:
         return None
@@ -124,6 +135,7 @@ def sharding_for_axis(axis, mapping: ResourceMapping | None = None, mesh=None) -
     >>> named.sharding_for_axis(named.make_axes(b=8), {"b": "data"}, mesh={"data": 4}).spec
     P('data',)
     """
+    _names(axis, "sharding_for_axis")
     return pjrt.NamedSharding(_mesh(mesh), pspec_for_axis(axis, mapping))
 
 
@@ -191,6 +203,9 @@ def round_axis_for_partitioning(axis: Axis, mapping: ResourceMapping | None = No
     >>> named.round_axis_for_partitioning(named.Axis("vocab", 50257), {"vocab": "model"}, mesh={"model": 2})
     Axis(name='vocab', size=50258)
     """
+    if not isinstance(axis, Axis):
+        raise TypeError(f"round_axis_for_partitioning: `axis` must be a named.Axis (it has a size), got "
+                        f"{describe(axis)}")
     ways = physical_axis_size(axis, mapping, mesh)
     if ways is None:
         return axis

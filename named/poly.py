@@ -18,6 +18,7 @@ from named.compiler import user_location
 from named.dialect import Axis, AxisError, Iota, dtype_name, is_inexact, to_numpy_dtype
 
 from . import ops
+from ._checks import ndim_arg
 from ._staged import staged
 from .control import fold
 from .core import NamedArray, as_named, bind1, result_dtype
@@ -36,12 +37,12 @@ def _err(message: str) -> AxisError:
     return AxisError(message, loc=user_location())
 
 
-def _poly(p, what: str) -> NamedArray:
+def _poly(p, what: str, param: str = "p") -> NamedArray:
     if isinstance(p, NamedArray):
         if len(p.axes) != 1:
             raise _err(f"{what}: a polynomial has one coefficient axis, got axes {[str(a) for a in p.axes]}")
         return p
-    if np.ndim(p) != 1:
+    if ndim_arg(p, what, param, "a NamedArray or a 1-D list of coefficients") != 1:
         raise _err(f"{what}: a polynomial is a 1-D list of coefficients, got shape {np.shape(p)}")
     return _name_axes(p, (DEGREE,))
 
@@ -90,7 +91,7 @@ def polyadd(p1, p2) -> NamedArray:
     [1, 1, 2]
     """
     name = _name(p1, p2)
-    a, b = _poly(p1, "polyadd"), _poly(p2, "polyadd")
+    a, b = _poly(p1, "polyadd", "p1"), _poly(p2, "polyadd", "p2")
     n = max(a.axes[0].size, b.axes[0].size)
     return ops.add(_as(a, name, n), _as(b, name, n))
 
@@ -103,7 +104,7 @@ def polysub(p1, p2) -> NamedArray:
     [-1, 1, 2]
     """
     name = _name(p1, p2)
-    a, b = _poly(p1, "polysub"), _poly(p2, "polysub")
+    a, b = _poly(p1, "polysub", "p1"), _poly(p2, "polysub", "p2")
     n = max(a.axes[0].size, b.axes[0].size)
     return ops.subtract(_as(a, name, n), _as(b, name, n))
 
@@ -117,7 +118,7 @@ def polymul(p1, p2) -> NamedArray:
     [1.0, 0.0, -1.0]
     """
     name = _name(p1, p2)
-    a, b = _inexact(_poly(p1, "polymul"), _poly(p2, "polymul"))
+    a, b = _inexact(_poly(p1, "polymul", "p1"), _poly(p2, "polymul", "p2"))
     (ia,), (ib,) = a.axes, b.axes
     a, b = rename(a, {ia.name: "__i__"}), rename(b, {ib.name: "__j__"})
     outer = ops.multiply(a, b)
@@ -139,7 +140,7 @@ def polydiv(u, v) -> tuple[NamedArray, NamedArray]:
     ([1.0, -2.0], [0.0, 0.0, 0.0])
     """
     name = _name(u, v)
-    u, v = _inexact(_poly(u, "polydiv"), _poly(v, "polydiv"))
+    u, v = _inexact(_poly(u, "polydiv", "u"), _poly(v, "polydiv", "v"))
     u = _as(u, name, u.axes[0].size)
     v = _as(v, name, v.axes[0].size)
     m, n = u.axes[0].size - 1, v.axes[0].size - 1

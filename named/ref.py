@@ -22,6 +22,7 @@ from typing import Mapping
 from named.compiler import user_location
 from named.dialect import Axis, NamedError, dtype_name
 
+from ._checks import describe
 from .core import NamedArray, as_named
 
 __all__ = ["NamedRef", "new_ref", "freeze", "swap", "get", "set"]
@@ -151,6 +152,12 @@ def new_ref(value: NamedArray) -> NamedRef:
     return NamedRef(_Cell(value))
 
 
+def _ref_arg(ref, fn: str) -> NamedRef:
+    if not isinstance(ref, NamedRef):
+        raise TypeError(f"{fn}: `ref` must be a NamedRef (made by named.new_ref), got {describe(ref)}")
+    return ref
+
+
 def freeze(ref: NamedRef) -> NamedArray:
     """The current contents of ``ref``'s view; the reference (and every view of it) is unusable after.
 
@@ -159,6 +166,7 @@ def freeze(ref: NamedRef) -> NamedArray:
     >>> named.freeze(r).array.tolist()
     [0.0, 0.0]
     """
+    _ref_arg(ref, "freeze")
     out = ref.value()
     ref._cell.frozen = True
     return out
@@ -172,6 +180,7 @@ def swap(ref: NamedRef, idx, value) -> NamedArray:
     >>> named.swap(r, {"a": 0}, 5.0).item(), r[...].array.tolist()
     (0.0, [5.0, 0.0])
     """
+    _ref_arg(ref, "swap")
     old = ref[idx]
     ref[idx] = value
     return old
@@ -179,9 +188,9 @@ def swap(ref: NamedRef, idx, value) -> NamedArray:
 
 def get(ref: NamedRef, idx=...) -> NamedArray:
     """``ref[idx]`` (the functional spelling of haliax's ``haliax.ref`` helpers)."""
-    return ref[idx]
+    return _ref_arg(ref, "get")[idx]
 
 
 def set(ref: NamedRef, idx, value) -> None:  # noqa: A001  (haliax's name)
     """``ref[idx] = value``."""
-    ref[idx] = value
+    _ref_arg(ref, "set")[idx] = value

@@ -18,6 +18,7 @@ from named.compiler import user_location
 from named.dialect import Axis, AxisError, Iota, dtype_name, is_float, is_inexact, is_integer
 
 from . import ops
+from ._checks import describe, mapping_arg, ndim_arg
 from ._staged import staged
 from .axiswise import argsort, cumsum
 from .core import NamedArray, as_named, bind1, resolve_axis, result_dtype
@@ -258,9 +259,11 @@ def trim_zeros(f, trim: str = "fb", axis=None) -> NamedArray:
     >>> np.asarray(named.trim_zeros(named.named(np.array([0, 1, 2, 0]), "d"))).tolist()
     [1, 2]
     """
+    if not isinstance(trim, str):
+        raise TypeError(f"trim_zeros: `trim` must be a string of 'f' and/or 'b', got {describe(trim)}")
     if not isinstance(f, NamedArray):
         from .creation import named as _name_axes
-        f = _name_axes(f, ("degree",)) if np.ndim(f) == 1 else as_named(f)
+        f = _name_axes(f, ("degree",)) if ndim_arg(f, "trim_zeros", "f") == 1 else as_named(f)
     if len(f.axes) != 1:
         raise _err(f"trim_zeros needs a one-axis array, got axes {[str(a) for a in f.axes]}")
     (ax,) = f.axes
@@ -284,9 +287,11 @@ def tile(a: NamedArray, reps: Mapping) -> NamedArray:
     """
     a = _named(a, "tile")
     new = []
-    for key, count in reps.items():
+    for key, count in mapping_arg(reps, "tile", "reps", "a dict {axis: count}").items():
+        if not isinstance(key, (str, Axis)):
+            raise TypeError(f"tile: `reps` keys must be axis names or Axis objects, got {describe(key)}")
         name = key.name if isinstance(key, Axis) else key
-        if not isinstance(count, (int, np.integer)) or count < 0:
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
             raise ValueError(f"tile: repeat counts are ints >= 0, got {count!r} for {name!r}")
         if name in a.shape:
             a = concatenate(name, [a] * int(count)) if count else a[{name: slice(0, 0)}]

@@ -10,6 +10,7 @@ import linecache
 import os
 import re
 import traceback
+import typing
 
 import numpy as np
 
@@ -47,13 +48,18 @@ def good_args():
     return x, [x, "a", x, "b", x]
 
 
+def _is_type_alias(obj) -> bool:
+    """Whether ``obj`` is a typing alias (``AxisSpec = Union[...]``): callable to Python, but not a function."""
+    return typing.get_origin(obj) is not None or type(obj).__module__ == "typing"
+
+
 def public_functions():
     out = []
     for name in sorted(set(dir(named))):
         if name.startswith("_") or name in SKIP:
             continue
         obj = getattr(named, name)
-        if inspect.isclass(obj) or inspect.ismodule(obj) or not callable(obj):
+        if inspect.isclass(obj) or inspect.ismodule(obj) or not callable(obj) or _is_type_alias(obj):
             continue
         out.append((f"named.{name}", obj))
     for mod in (named.nn, named.random):

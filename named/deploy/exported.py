@@ -22,6 +22,7 @@ from named.compiler.lowering.mlir import module_from_artifact, portable_artifact
 from named.dialect import Axis, AxisError, Mesh, NamedError, TensorType, to_numpy_dtype
 from named.runtime import Executable
 
+from .._checks import describe
 from ..core import NamedArray
 from ..jit import ArgSpec, CompiledFunction, compile as named_compile
 from .format import SerializationError, pack, unpack
@@ -218,6 +219,8 @@ def export(fn: Callable, *args: Any, **kwargs: Any) -> Exported:
     >>> again(named.ones(X)).item()
     6.0
     """
+    if not callable(fn):
+        raise TypeError(f"export: `fn` must be a function (or a named.compile'd one), got {describe(fn)}")
     compiled = fn if isinstance(fn, CompiledFunction) else named_compile(fn)
     entry, _ = compiled._entry(args, kwargs, abstract=True)
     call_args, call_kwargs = args, kwargs
