@@ -150,6 +150,8 @@ def log10(x):
 
 def square(x):
     x = as_named(x)
+    if _dtype(x) == "bool":  # numeric promotion first, as jax.numpy.square: bools square as ints
+        x = astype(x, result_dtype(0))
     return multiply(x, x)
 
 

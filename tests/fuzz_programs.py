@@ -176,6 +176,8 @@ def _ref_step(step, values):
             raise ValueError("nothing to reduce")
         axis = names[step[3] % len(names)] if step[3] < 3 else None
         fn = REDUCE[step[1]][1]
+        if step[1] == "max" and x.dtype == np.complex64:
+            raise ValueError("named refuses complex max (XLA cannot reduce it; jax orders lexicographically)")
         if axis is None:
             return fn(x), ()
         return fn(x, axis=names.index(axis)), tuple(n for n in names if n != axis)

@@ -41,6 +41,7 @@ def test_known_programs():
         ((((), "i32", 0), (("a",), "f16", 1)), [("scalar", "add", 0, 0.5, False), ("binary", "add", 2, 1)]),
         (((("a", "b"), "bf16", 3),), [("scalar", "multiply", 0, 2.0, True), ("reduce", "sum", 1, 0)]),
         (((("a",), "f32", 4),), [("unary", "signbit", 0)]),
+        ((((), "f32", 0),), [("scalar", "equal", 0, 2, False), ("unary", "square", 1)]),
     ]
     for program in cases:
         fp.check_program(program)

@@ -215,3 +215,9 @@ def test_signbit_reads_the_sign_bit_of_nans_and_zeros():
     with pytest.raises(named.ParseError, match="one bit width"):
         named.dialect.parse('func @f(%0: f32[b=2]) -> (i16[b=2]) {\n  %1 = named.bitcast_convert %0 '
                             '{dtype = "i16"} : i16[b=2]\n  return %1\n}\n')
+
+
+def test_complex_max_reduction_is_refused_before_xla():
+    z = named.ones((B,), "c64")
+    with pytest.raises(named.VerifyError, match="not complex"):
+        named.max(z, "b")

@@ -26,12 +26,14 @@ def _int_or_bool(d: str) -> bool: return d == "bool" or is_integer(d)
 def _integer(d: str) -> bool: return is_integer(d)
 def _complex(d: str) -> bool: return is_complex(d)
 def _real_numeric(d: str) -> bool: return d != "bool" and not is_complex(d)  # XLA crashes on complex rem
+def _not_complex(d: str) -> bool: return not is_complex(d)  # XLA cannot max/min-reduce complex values
 
 
 _DOMAIN_TEXT = {_any: "any dtype", _numeric: "a numeric dtype", _inexact: "a floating or complex dtype",
                 _real_float: "a floating dtype", _int_or_bool: "an integer or bool dtype",
                 _integer: "an integer dtype", _complex: "a complex dtype",
-                _real_numeric: "an integer or floating dtype (not complex)"}
+                _real_numeric: "an integer or floating dtype (not complex)",
+                _not_complex: "a real, integer or bool dtype (not complex)"}
 
 
 def _check_domain(op_name: str, domain, dtype: str) -> None:

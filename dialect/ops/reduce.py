@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..core import Op
 from ..errors import AxisError, VerifyError
 from ..types import TensorType, format_axes, is_integer
-from .elementwise import _any, _int_or_bool, _check_domain, _numeric
+from .elementwise import _any, _int_or_bool, _check_domain, _not_complex, _numeric
 
 __all__ = ["ReduceOp", "ReduceSum", "ReduceProd", "ReduceMax", "ReduceMin", "ReduceAnd", "ReduceOr",
            "ArgMax", "ArgMin", "REDUCE_OPS", "check_axis_names"]
@@ -48,10 +48,12 @@ class ReduceProd(ReduceOp):
 
 class ReduceMax(ReduceOp):
     name = "named.reduce_max"
+    domain = staticmethod(_not_complex)
 
 
 class ReduceMin(ReduceOp):
     name = "named.reduce_min"
+    domain = staticmethod(_not_complex)
 
 
 class ReduceAnd(ReduceOp):
