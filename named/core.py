@@ -211,8 +211,15 @@ def _flatten(x: NamedArray):
     return (x.array,), x.axes
 
 
+_new_object = object.__new__
+
+
 def _unflatten(axes, children):
-    return NamedArray._new(children[0], axes)
+    # one Python frame (jax's C++ dispatcher calls this for every NamedArray result)
+    x = _new_object(NamedArray)
+    x.array, = children
+    x.axes = axes
+    return x
 
 
 jax.tree_util.register_pytree_node(NamedArray, _flatten, _unflatten)

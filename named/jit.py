@@ -117,12 +117,23 @@ class CompiledFunction:
         # Static arguments are bound in Python; everything else may go through the C++ fast path.
         if self._signature is not None:
             return None
-        return pjrt.fast_dispatcher(getattr(self.fn, "__name__", "f"), self.fn, self._cache_miss)
+        dispatch = pjrt.fast_dispatcher(getattr(self.fn, "__name__", "f"), self.fn, self._cache_miss)
+        cls = type(self)
+        own = cls.__dict__.get("_fast_marker") is _fast_call
+        if dispatch is not None and (own or cls.__call__ is CompiledFunction.__call__):
+            # Calling this object IS calling the C++ dispatcher: no Python frame on a cached call.
+            # (`__call__` is looked up on the type, so each function gets its own small subclass.)
+            if not own:
+                cls = self.__class__ = _fast_class(cls)
+            cls.__call__ = staticmethod(dispatch)
+        return dispatch
 
     def _cache_miss(self, *args, **kwargs):
         """Called by the C++ dispatcher for a signature it has not seen: run the Python path, and
         hand back the executable only when the arguments needed no re-placing (then every later
         call with this signature is safe to run without Python checks)."""
+        if _TRACE_STATE.stack:  # called from traced code: inline (the trace is in the C++ key)
+            return self.fn(*args, **kwargs), None, False
         entry, leaves = self._entry(args, kwargs)
         executable = entry.compiled()
         reusable = executable.accepts_as_is(leaves)
@@ -262,6 +273,15 @@ class CompiledFunction:
     @property
     def cache_size(self) -> int:
         return len(self._cache)
+
+
+_fast_call = object()  # marks a per-function subclass whose __call__ is a C++ dispatcher
+
+
+def _fast_class(base: type) -> type:
+    """A subclass of ``base`` for one compiled function (its ``__call__`` is set by the caller)."""
+    return type(base.__name__, (base,), {"__module__": base.__module__, "__qualname__": base.__qualname__,
+                                          "_fast_marker": _fast_call})
 
 
 def _describe(fn, path: str) -> str:
