@@ -8,7 +8,9 @@ import math
 from named.dialect import (BINARY_OPS, UNARY_OPS, Compare, Convert, Select, dtype_name, is_complex, is_float,
                            is_inexact, is_integer)
 
-from .core import NamedArray, as_named, bind1, result_dtype
+from named.compiler.tracer import _state as _TRACE_STATE
+
+from .core import _BY_ID, ARRAY_IMPL, INEXACT_DTYPES, NamedArray, as_named, bind1, result_dtype, run_eager1, run_eager2
 
 _UNARY_NAMES = ("abs absolute angle arccos arccosh arcsin arcsinh arctan arctanh around bitwise_count "
                 "bitwise_invert bitwise_not cbrt ceil conj conjugate copy cos cosh deg2rad degrees exp exp2 "
@@ -37,7 +39,15 @@ def astype(x, dtype) -> NamedArray:
     return bind1(Convert, (x,), {"dtype": dtype})
 
 
-def _unary(op: str, x, *, inexact: bool = False) -> NamedArray:
+def _unary(op: str, x, inexact: bool = False) -> NamedArray:
+    if type(x) is NamedArray and not _TRACE_STATE.stack:  # eager, nothing to convert: C++ dispatch
+        a = x.array
+        if type(a) is ARRAY_IMPL and (not inexact or a.dtype in INEXACT_DTYPES):
+            op_cls, ax = UNARY_OPS[op], x.axes
+            hit = _BY_ID.get((op_cls, (), id(ax)))
+            if hit is not None and hit[0] is ax:
+                return hit[1](a)[0]
+            return run_eager1(op_cls, x)[0]
     x = as_named(x)
     if inexact and not is_inexact(dtype_name(x.dtype)):
         x = astype(x, result_dtype(1.0))
@@ -52,6 +62,12 @@ def _promote(x, y, *, inexact: bool = False):
 
 
 def _binary(op: str, x, y, *, inexact: bool = False) -> NamedArray:
+    if type(x) is NamedArray and type(y) is NamedArray and not _TRACE_STATE.stack:
+        a, b = x.array, y.array  # eager, one dtype (nothing to promote): C++ dispatch
+        if type(a) is ARRAY_IMPL and type(b) is ARRAY_IMPL:
+            d = a.dtype
+            if d == b.dtype and (not inexact or d in INEXACT_DTYPES):
+                return run_eager2(BINARY_OPS[op], x, y)[0]
     x, y = _promote(x, y, inexact=inexact)
     return bind1(BINARY_OPS[op], (x, y))
 
@@ -95,26 +111,26 @@ def sign(x):
     return _unary("sign", x)
 
 
-def exp(x): return _unary("exp", x, inexact=True)
-def expm1(x): return _unary("expm1", x, inexact=True)
-def log(x): return _unary("log", x, inexact=True)
-def log1p(x): return _unary("log1p", x, inexact=True)
-def sqrt(x): return _unary("sqrt", x, inexact=True)
-def rsqrt(x): return _unary("rsqrt", x, inexact=True)
-def cbrt(x): return _unary("cbrt", x, inexact=True)
-def sin(x): return _unary("sin", x, inexact=True)
-def cos(x): return _unary("cos", x, inexact=True)
-def tan(x): return _unary("tan", x, inexact=True)
-def tanh(x): return _unary("tanh", x, inexact=True)
-def arcsin(x): return _unary("asin", x, inexact=True)
-def arccos(x): return _unary("acos", x, inexact=True)
-def arctan(x): return _unary("atan", x, inexact=True)
-def sinh(x): return _unary("sinh", x, inexact=True)
-def cosh(x): return _unary("cosh", x, inexact=True)
-def arcsinh(x): return _unary("asinh", x, inexact=True)
-def arccosh(x): return _unary("acosh", x, inexact=True)
-def arctanh(x): return _unary("atanh", x, inexact=True)
-def erf(x): return _unary("erf", x, inexact=True)
+def exp(x): return _unary("exp", x, True)
+def expm1(x): return _unary("expm1", x, True)
+def log(x): return _unary("log", x, True)
+def log1p(x): return _unary("log1p", x, True)
+def sqrt(x): return _unary("sqrt", x, True)
+def rsqrt(x): return _unary("rsqrt", x, True)
+def cbrt(x): return _unary("cbrt", x, True)
+def sin(x): return _unary("sin", x, True)
+def cos(x): return _unary("cos", x, True)
+def tan(x): return _unary("tan", x, True)
+def tanh(x): return _unary("tanh", x, True)
+def arcsin(x): return _unary("asin", x, True)
+def arccos(x): return _unary("acos", x, True)
+def arctan(x): return _unary("atan", x, True)
+def sinh(x): return _unary("sinh", x, True)
+def cosh(x): return _unary("cosh", x, True)
+def arcsinh(x): return _unary("asinh", x, True)
+def arccosh(x): return _unary("acosh", x, True)
+def arctanh(x): return _unary("atanh", x, True)
+def erf(x): return _unary("erf", x, True)
 
 
 def exp2(x):

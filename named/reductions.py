@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from named.dialect import (ArgMax, ArgMin, AxisError, REDUCE_OPS, Reshape, Axis, dtype_name, format_axes,
                            is_float, is_inexact, is_integer)
 from named.compiler import user_location
 
-from .core import NamedArray, as_named, axis_names, bind1, resolve_axis, result_dtype
+from named.compiler.tracer import _state as _TRACE_STATE
+
+from .core import (ARRAY_IMPL, INEXACT_DTYPES, NamedArray, as_named, axis_names, bind1, resolve_axis,
+                   result_dtype, run_eager1)
 from . import ops
 
 __all__ = ["sum", "prod", "max", "min", "amax", "amin", "any", "all", "mean", "var", "std", "ptp",
@@ -65,8 +70,15 @@ def _accumulation_dtype(x: NamedArray) -> str:
     return d
 
 
+_KEEPS_DTYPE = INEXACT_DTYPES | {np.dtype(d) for d in ("int32", "int64", "uint32", "uint64")}
+
+
 def sum(x, axis=None, *, where=None, dtype=None) -> NamedArray:
     """Sum over ``axis`` (all axes when None)."""
+    if type(axis) is str and type(x) is NamedArray and where is None and dtype is None and not _TRACE_STATE.stack:
+        a = x.array  # eager over one named axis, no widening: C++ dispatch
+        if type(a) is ARRAY_IMPL and a.dtype in _KEEPS_DTYPE:
+            return run_eager1(REDUCE_OPS["sum"], x, {"axes": (axis,)}, ("axes", axis))[0]
     x = as_named(x)
     return _reduce("sum", x, axis, where, 0, dtype or _accumulation_dtype(x))
 
