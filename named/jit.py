@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from named.compiler import Builder, Pass, Stages, current_builder, run_pipeline, tracing, user_location
+from named.compiler.pipeline import gc_paused
 from named.compiler.tracer import _state as _TRACE_STATE
 from named.dialect import Axis, AxisError, Full, NamedError, TensorType, dtype_name
 from named.runtime import Executable, pjrt
@@ -183,7 +184,8 @@ class CompiledFunction:
         key = (treedef, tuple(map(_leaf_signature, leaves)), statics, jax_mesh, mapping_key)
         entry = self._cache.get(key)
         if entry is None:
-            fn = self._trace(args, kwargs, statics)
+            with gc_paused():
+                fn = self._trace(args, kwargs, statics)
             try:
                 stages = run_pipeline(fn[0], mesh=ir_mesh, mapping=mapping, passes=self.passes,
                                       builtin_passes=self.builtin_passes, timing=self.timing,
