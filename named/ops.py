@@ -39,7 +39,7 @@ def astype(x, dtype) -> NamedArray:
     return bind1(Convert, (x,), {"dtype": dtype})
 
 
-def _unary(op: str, x, inexact: bool = False) -> NamedArray:
+def _unary(op: str, x, *, inexact: bool = False) -> NamedArray:
     if type(x) is NamedArray and not _TRACE_STATE.stack:  # eager, nothing to convert: C++ dispatch
         a = x.array
         if type(a) is ARRAY_IMPL and (not inexact or a.dtype in INEXACT_DTYPES):
@@ -111,26 +111,26 @@ def sign(x):
     return _unary("sign", x)
 
 
-def exp(x): return _unary("exp", x, True)
-def expm1(x): return _unary("expm1", x, True)
-def log(x): return _unary("log", x, True)
-def log1p(x): return _unary("log1p", x, True)
-def sqrt(x): return _unary("sqrt", x, True)
-def rsqrt(x): return _unary("rsqrt", x, True)
-def cbrt(x): return _unary("cbrt", x, True)
-def sin(x): return _unary("sin", x, True)
-def cos(x): return _unary("cos", x, True)
-def tan(x): return _unary("tan", x, True)
-def tanh(x): return _unary("tanh", x, True)
-def arcsin(x): return _unary("asin", x, True)
-def arccos(x): return _unary("acos", x, True)
-def arctan(x): return _unary("atan", x, True)
-def sinh(x): return _unary("sinh", x, True)
-def cosh(x): return _unary("cosh", x, True)
-def arcsinh(x): return _unary("asinh", x, True)
-def arccosh(x): return _unary("acosh", x, True)
-def arctanh(x): return _unary("atanh", x, True)
-def erf(x): return _unary("erf", x, True)
+def exp(x): return _unary("exp", x, inexact=True)
+def expm1(x): return _unary("expm1", x, inexact=True)
+def log(x): return _unary("log", x, inexact=True)
+def log1p(x): return _unary("log1p", x, inexact=True)
+def sqrt(x): return _unary("sqrt", x, inexact=True)
+def rsqrt(x): return _unary("rsqrt", x, inexact=True)
+def cbrt(x): return _unary("cbrt", x, inexact=True)
+def sin(x): return _unary("sin", x, inexact=True)
+def cos(x): return _unary("cos", x, inexact=True)
+def tan(x): return _unary("tan", x, inexact=True)
+def tanh(x): return _unary("tanh", x, inexact=True)
+def arcsin(x): return _unary("asin", x, inexact=True)
+def arccos(x): return _unary("acos", x, inexact=True)
+def arctan(x): return _unary("atan", x, inexact=True)
+def sinh(x): return _unary("sinh", x, inexact=True)
+def cosh(x): return _unary("cosh", x, inexact=True)
+def arcsinh(x): return _unary("asinh", x, inexact=True)
+def arccosh(x): return _unary("acosh", x, inexact=True)
+def arctanh(x): return _unary("atanh", x, inexact=True)
+def erf(x): return _unary("erf", x, inexact=True)
 
 
 def exp2(x):
