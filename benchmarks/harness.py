@@ -24,6 +24,10 @@ class Result:
     named_peak_bytes: int | None = None  # tracemalloc peak of one call, when measured
     jax_peak_bytes: int | None = None
     haliax_s: float | None = None  # only when haliax is importable (an optional third column)
+    extra: dict | None = None  # more numbers for results.json (e.g. device memory); printed as `note`
+    note: str | None = None
+    named_temp_bytes: int | None = None  # XLA's compiled temp memory (memory_analysis), remat rows
+    jax_temp_bytes: int | None = None
 
     @property
     def ratio(self) -> float:
@@ -42,6 +46,11 @@ class Result:
                        peak_ratio=self.peak_ratio)
         if self.haliax_s is not None:
             out.update(haliax_s=self.haliax_s, haliax_ratio=self.haliax_s / self.jax_s)
+        if self.extra:
+            out.update(self.extra)
+        if self.named_temp_bytes is not None and self.jax_temp_bytes:
+            out.update(named_temp_bytes=self.named_temp_bytes, jax_temp_bytes=self.jax_temp_bytes,
+                       temp_ratio=self.named_temp_bytes / self.jax_temp_bytes)
         return out
 
 
@@ -85,8 +94,11 @@ def median_result(results: list[Result]) -> Result:
 
     first = results[0]
     peaks = [med([r.named_peak_bytes for r in results]), med([r.jax_peak_bytes for r in results])]
-    return Result(first.name, med([r.named_s for r in results]), med([r.jax_s for r in results]), first.target,
-                  *(int(p) if p is not None else None for p in peaks), haliax_s=med([r.haliax_s for r in results]))
+    out = Result(first.name, med([r.named_s for r in results]), med([r.jax_s for r in results]), first.target,
+                 *(int(p) if p is not None else None for p in peaks), haliax_s=med([r.haliax_s for r in results]),
+                 extra=first.extra, note=first.note)
+    out.named_temp_bytes, out.jax_temp_bytes = first.named_temp_bytes, first.jax_temp_bytes  # deterministic
+    return out
 
 
 def peak_bytes(fn: Callable[[], object], *, repeat: int = 3) -> int:
@@ -124,6 +136,9 @@ def _fmt_seconds(s: float) -> str:
 
 
 def _fmt_peak(r: Result) -> str:
+    if r.named_temp_bytes is not None and r.jax_temp_bytes:
+        return (f"temp {r.named_temp_bytes / 2**20:.1f}/{r.jax_temp_bytes / 2**20:.1f} MiB "
+                f"({r.named_temp_bytes / r.jax_temp_bytes:.2f})")
     if r.peak_ratio is None:
         return ""
     return f"{r.named_peak_bytes / 2**20:.1f}/{r.jax_peak_bytes / 2**20:.1f} MiB ({r.peak_ratio:.2f})"
@@ -144,5 +159,6 @@ def table(results: list[Result]) -> str:
             hax = (f"  {_fmt_seconds(r.haliax_s):>12}  {r.haliax_s / r.jax_s:7.2f}" if r.haliax_s is not None
                    else " " * len(hax_head))
         lines.append(f"{r.name:<{width}}  {_fmt_seconds(r.named_s):>12}  {_fmt_seconds(r.jax_s):>12}  "
-                     f"{r.ratio:6.2f}  {target:>7}  {ok:<3}{hax}  {_fmt_peak(r)}".rstrip())
+                     f"{r.ratio:6.2f}  {target:>7}  {ok:<3}{hax}  {_fmt_peak(r)}".rstrip()
+                     + (f"  {r.note}" if r.note else ""))
     return "\n".join(lines)

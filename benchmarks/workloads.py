@@ -281,3 +281,26 @@ def _eager_benchmark(label):
 
 for _label in _eager_rows():
     benchmark(_label)(_eager_benchmark(_label))
+
+
+# ------------------------------------------------------------------ training at scale (benchmarks/scale.py)
+import scale  # noqa: E402
+
+for _name, _bench in scale.ROWS:
+    benchmark(_name)(_bench)
+
+# -------------------------------------------------------------------------------- rematerialization
+import remat_bench  # noqa: E402
+
+remat_bench.register(benchmark)
+
+# ------------------------------------------------------------------------------------------ issue 14
+import gpt2_step  # noqa: E402  (the GPT-2 training step built from named.nn, against the same jnp model)
+
+
+def _gpt2(mode: Mode) -> Program:
+    return Program(*gpt2_step.programs(mode.name))
+
+
+benchmark("runtime/gpt2-train-step")(_measured(_runtime, _gpt2))
+benchmark("lower/gpt2-train-step")(_measured(_lower, _gpt2))

@@ -52,7 +52,7 @@ def register_vjp(op_cls: type[Op], rule: VJPRule | None = None, *, forward: Forw
     ``forward`` optionally replaces how the op is re-emitted in the forward pass when it is on the
     differentiated path: ``forward(ctx, operands) -> (results, residuals)`` emits the op (setting
     ``ctx.op``) and returns values standing for its results; the rule then finds the residuals in
-    ``ctx.residuals`` (how ``named.scan`` keeps each step's carry for its backward scan).
+    ``ctx.residuals`` (how ``named.scan`` keeps each step's residuals for its backward scan).
     Registering twice is an error unless ``override=True``.
     """
     def decorate(rule: VJPRule) -> VJPRule:
@@ -71,8 +71,9 @@ def zero_rule(ctx: "VJPContext", *cts) -> list[None]:
 
 
 def differentiable(t: TensorType) -> bool:
-    """Whether values of type ``t`` carry cotangents (real floating point)."""
-    return is_float(t.dtype)
+    """Whether values of type ``t`` carry cotangents (floating point, real or complex; complex
+    cotangents follow jax's convention: the linear transpose, no conjugation)."""
+    return is_float(t.dtype) or t.dtype in ("c64", "c128")
 
 
 # ------------------------------------------------------------------------------------------ context
@@ -199,13 +200,26 @@ def _fit(ctx: VJPContext, ct: Value, t: TensorType, owner: Op | None) -> Value:
     return ctx.convert(ct, t.dtype)
 
 
+def _stand_in(op: Op, env: dict[int, Value], saved: dict[int, Value]) -> Op:
+    """An un-emitted copy of ``op`` whose results are the saved values (what its VJP rule reads)."""
+    operands = [env.get(id(v), v) for v in op.operands]
+    stand = type(op)(operands, op.attrs, [r.type for r in op.results], loc=op.loc)
+    stand.results = tuple(saved[id(r)] for r in op.results)
+    return stand
+
+
 def vjp_block(builder: Builder, block: Block, primals: Sequence[Value], cotangents: Sequence[Value | None],
-              active: Sequence[bool] | None = None) -> tuple[list[Value], list[Value | None]]:
+              active: Sequence[bool] | None = None, *, saved: dict[int, Value] | None = None,
+              split: list[int] | None = None) -> tuple[list[Value], list[Value | None]]:
     """Emit ``block`` applied to ``primals`` into ``builder``, then its backward pass.
 
     ``cotangents`` has one entry per block result (None: zero); ``active`` says which block
     arguments to differentiate with respect to (default: every floating-point one). Returns the
     forward results and one cotangent per block argument (None where it is zero or not asked for).
+    ``saved`` maps (by ``id``) results of ``block``'s ops to values computed earlier: an op whose
+    results are all there is not re-emitted (rematerialization keeps those, recomputes the rest).
+    ``split``, when given, receives the number of ops of ``builder``'s block where the backward
+    pass begins.
     """
     if len(primals) != len(block.args) or len(cotangents) != len(block.results):
         raise VerifyError(f"vjp_block: {len(primals)} primal(s) for {len(block.args)} argument(s), "
@@ -218,7 +232,11 @@ def vjp_block(builder: Builder, block: Block, primals: Sequence[Value], cotangen
     for op in block.ops:
         on_path = any(id(v) in live for v in op.operands)
         forward = FORWARD_RULES.get(type(op)) if on_path else None
-        if forward is not None:
+        if saved and op.results and not op.regions and all(id(r) in saved for r in op.results):
+            ctx = VJPContext(builder, _stand_in(op, env, saved), op)
+            for r in op.results:
+                env[id(r)] = saved[id(r)]
+        elif forward is not None:
             ctx = VJPContext(builder, None, op)
             results, ctx.residuals = forward(ctx, [env.get(id(v), v) for v in op.operands])
             for old, fresh in zip(op.results, results):
@@ -229,6 +247,8 @@ def vjp_block(builder: Builder, block: Block, primals: Sequence[Value], cotangen
             live.update(id(r) for r in op.results if differentiable(r.type))
             tape.append((op, ctx))
     outs = [env.get(id(r), r) for r in block.results]
+    if split is not None:
+        split.append(len(builder.block.ops))
 
     cts: dict[int, Value] = {}
 
@@ -264,7 +284,7 @@ def grad_function(fn: Function, argnums: int | Sequence[int] = 0) -> Function:
     """A function with ``fn``'s arguments returning ``fn``'s results followed by the gradient of its
     first result (a float with no axes) with respect to each argument in ``argnums``."""
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    if not fn.results or fn.results[0].type.axes or not differentiable(fn.results[0].type):
+    if not fn.results or fn.results[0].type.axes or not is_float(fn.results[0].type.dtype):
         got = fn.results[0].type if fn.results else "nothing"
         raise GradientError(f"grad needs a function whose first result is a float with no axes, got {got}")
     builder = Builder()
@@ -315,4 +335,6 @@ def hoist_constants(fn: Function) -> tuple[Function, list[np.ndarray]]:
 
 
 # The rule modules register into the tables above.
-from . import autodiff_rules, autodiff_control, autodiff_indexing  # noqa: E402,F401
+from . import autodiff_rules, autodiff_control, autodiff_indexing, autodiff_remat  # noqa: E402,F401
+from . import autodiff_fft  # noqa: E402,F401
+from . import autodiff_quant  # noqa: E402,F401

@@ -1,10 +1,15 @@
 """VJP rules for control flow: ``named.scan``, ``named.cond`` (and why ``named.while`` has none).
 
-scan: the forward scan also stacks the carry each step starts from (a forward rule adds those
-outputs); the backward pass is a scan in the opposite direction whose body re-runs one forward step
-from the saved carry and applies that step's VJP (rematerialization, as ``jax.checkpoint`` on the
-body would). It carries the cotangent of the carry and accumulates the cotangents of the
-loop-invariant operands; the cotangents of the scanned operands come out stacked.
+scan: one step's forward and backward pass are written out together (:func:`vjp_block` on the body)
+and split where the backward begins. The forward scan runs the forward half and also stacks, step by
+step, every value the backward half reads from it (its residuals), as ``jax.lax.scan`` does; the
+backward pass is a scan in the opposite direction running the backward half on one slice of each
+residual. Loop-invariant residuals (made from the consts alone) are recomputed instead of stacked.
+So a plain scan saves everything its backward pass needs; a body wrapped in ``named.checkpoint``
+(``named.scan(..., remat=...)``) makes its residuals just the checkpoint's inputs (the carry) plus
+what the policy saves, and the backward step recomputes the rest. The backward scan carries the
+cotangent of the carry and accumulates the cotangents of the loop-invariant operands; the
+cotangents of the scanned operands come out stacked.
 
 cond: the backward pass is a cond on the same predicate whose branches re-run the chosen branch
 and apply its VJP.
@@ -12,9 +17,10 @@ and apply its VJP.
 
 from __future__ import annotations
 
-from named.dialect import Block, Cond, Rename, Scan, TensorType, While
+from named.dialect import Block, Cond, Rename, Scan, TensorType, Value, While
 
-from .autodiff import GradientError, VJPContext, copy_region, differentiable, register_vjp, vjp_block
+from .autodiff import (FORWARD_RULES, GradientError, VJPContext, clone_into, differentiable, register_vjp,
+                       vjp_block)
 from .tracer import Builder
 
 
@@ -23,31 +29,125 @@ def _types(values) -> list[TensorType]:
 
 
 def _history_name(axis_name: str, t: TensorType) -> str:
-    # A carry that itself has the scanned axis is stacked under a fresh name for that axis.
+    # A residual that itself has the scanned axis is stacked under a fresh name for that axis.
     name = axis_name + "__step"
     while t.axis(name) is not None:
         name += "_"
     return name
 
 
+class _Split:
+    """One scan step's backward half, ready to be emitted as the backward scan's body."""
+
+    __slots__ = ("block", "n_res")
+
+    def __init__(self, block: Block, n_res: int):
+        self.block = block
+        self.n_res = n_res
+
+
 def _scan_forward(ctx: VJPContext, operands):
     src = ctx.source
-    n_c, n_k = src.attrs["num_consts"], src.attrs["num_carry"]
-    axis = src.attrs["axis"]
-    body = copy_region(src.regions[0])
-    builder = Builder()
-    builder.block = body
-    saved = []
-    for arg in body.args[n_c:n_c + n_k]:
-        if arg.type.axis(axis.name) is not None:
-            mapping = ((axis.name, _history_name(axis.name, arg.type)),)
-            arg = builder.emit(Rename, (arg,), {"mapping": mapping}, loc=src.loc)[0]
-        saved.append(arg)
-    body.results = body.results + saved
-    results = ctx.emit(Scan, operands, src.attrs, [body])
+    attrs = src.attrs
+    axis, n_c, n_k = attrs["axis"], attrs["num_consts"], attrs["num_carry"]
+    body = src.regions[0]
+    arg_t, y_t = _types(body.args), _types(body.results[n_k:])
+    const_t, carry_t, slice_t = arg_t[:n_c], arg_t[n_c:n_c + n_k], arg_t[n_c + n_k:]
+    fc = [i for i, t in enumerate(const_t) if differentiable(t)]
+    fk = [i for i, t in enumerate(carry_t) if differentiable(t)]
+    fx = [i for i, t in enumerate(slice_t) if differentiable(t)]
+    fy = [i for i, t in enumerate(y_t) if differentiable(t)]
+
+    # One step, forward then backward, in one block.
+    jb = Builder()
+    args = [jb.add_arg(t) for t in arg_t]
+    seeds_k = [jb.add_arg(carry_t[i]) for i in fk]
+    seeds_y = [jb.add_arg(y_t[j]) for j in fy]
+    seeds: list = [None] * len(body.results)
+    for i, v in zip(fk, seeds_k):
+        seeds[i] = v
+    for j, v in zip(fy, seeds_y):
+        seeds[n_k + j] = v
+    split: list[int] = []
+    outs, arg_cts = vjp_block(jb, body, args, seeds, split=split)
+    fwd_ops, bwd_ops = jb.block.ops[:split[0]], jb.block.ops[split[0]:]
+
+    # Which forward values the backward half reads, and how it gets each.
+    const_ids = {id(a) for a in args[:n_c]}
+    slice_ids = {id(a) for a in args[n_c + n_k:]}
+    made_by = {id(r): op for op in fwd_ops for r in op.results}
+    invariant: set[int] = set(const_ids)
+    for op in fwd_ops:
+        if not op.regions and type(op) not in FORWARD_RULES and all(id(v) in invariant for v in op.operands):
+            invariant.update(id(r) for r in op.results)
+    bwd_defined = {id(a) for a in seeds_k + seeds_y} | {id(r) for op in bwd_ops for r in op.results}
+    residuals: dict[int, Value] = {}
+    needed = [v for op in bwd_ops for v in op.operands] + [c for c in arg_cts if c is not None]
+    for v in needed:
+        if id(v) in bwd_defined or id(v) in invariant or id(v) in slice_ids:
+            continue
+        if id(v) in made_by or any(v is a for a in args[n_c:n_c + n_k]):
+            residuals.setdefault(id(v), v)
+    residuals_l = list(residuals.values())
+
+    # The forward scan: the forward half, yielding the body's results then the residuals.
+    fb = Builder()
+    env = {id(a): fb.add_arg(a.type) for a in args}
+    for op in fwd_ops:
+        clone_into(fb, op, env)
+    stacked = []
+    for v in residuals_l:
+        r = env[id(v)]
+        if r.type.axis(axis.name) is not None:
+            mapping = ((axis.name, _history_name(axis.name, r.type)),)
+            r = fb.emit(Rename, (r,), {"mapping": mapping}, loc=src.loc)[0]
+        stacked.append(r)
+    fb.block.results = [env.get(id(o), o) for o in outs] + stacked
+    results = ctx.emit(Scan, operands, attrs, [fb.block])
     ctx.op = ctx.builder.block.ops[-1]
+
+    # The backward step: consts, carry cotangents, const accumulators, residual slices, scanned
+    # slices, output cotangents.
+    bb = Builder()
+    step = VJPContext(bb, None, src)
+    env = {}
+    for a in args[:n_c]:
+        env[id(a)] = bb.add_arg(a.type)
+    for s in seeds_k:
+        env[id(s)] = bb.add_arg(s.type)
+    acc = [bb.add_arg(const_t[i]) for i in fc]
+    for v, r in zip(residuals_l, stacked):
+        arg = bb.add_arg(r.type)
+        if arg.type.names != v.type.unsharded().names:  # renamed for stacking; name it back
+            mapping = tuple((a, b) for a, b in zip(arg.type.names, v.type.unsharded().names) if a != b)
+            arg = step.emit1(Rename, (arg,), {"mapping": mapping})
+        env[id(v)] = arg
+    for a in args[n_c + n_k:]:
+        env[id(a)] = bb.add_arg(a.type)
+    for s in seeds_y:
+        env[id(s)] = bb.add_arg(s.type)
+
+    def recompute(v: Value) -> None:  # a loop-invariant value, rebuilt from the consts
+        if id(v) in env:
+            return
+        op = made_by[id(v)]
+        for w in op.operands:
+            recompute(w)
+        clone_into(bb, op, env)
+
+    for v in needed:
+        if id(v) in invariant:
+            recompute(v)
+    for op in bwd_ops:
+        clone_into(bb, op, env)
+    ct_c, ct_k, ct_x = arg_cts[:n_c], arg_cts[n_c:n_c + n_k], arg_cts[n_c + n_k:]
+    look = lambda v: env.get(id(v), v)  # noqa: E731
+    bb.block.results = (
+        [look(ct_k[i]) if ct_k[i] is not None else step.zeros(carry_t[i]) for i in fk]
+        + [step.add(a, look(ct_c[i])) if ct_c[i] is not None else a for a, i in zip(acc, fc)]
+        + [look(ct_x[i]) if ct_x[i] is not None else step.zeros(slice_t[i]) for i in fx])
     n_out = len(src.results)
-    return results[:n_out], results[n_out:]
+    return results[:n_out], (_Split(bb.block, len(stacked)), list(results[n_out:]))
 
 
 def _scan_vjp(ctx: VJPContext, *cts):
@@ -56,50 +156,24 @@ def _scan_vjp(ctx: VJPContext, *cts):
     axis, n_c, n_k = attrs["axis"], attrs["num_consts"], attrs["num_carry"]
     body = src.regions[0]
     operands = list(ctx.operands)
-    consts, init, xs = operands[:n_c], operands[n_c:n_c + n_k], operands[n_c + n_k:]
-    history = list(ctx.residuals)
-    const_t, carry_t = _types(consts), _types(init)
+    consts, xs = operands[:n_c], operands[n_c + n_k:]
+    split, stacked = ctx.residuals
+    const_t, carry_t = _types(body.args[:n_c]), _types(body.args[n_c:n_c + n_k])
     slice_t, y_t = _types(body.args[n_c + n_k:]), _types(body.results[n_k:])
     fc = [i for i, t in enumerate(const_t) if differentiable(t)]
     fk = [i for i, t in enumerate(carry_t) if differentiable(t)]
     fx = [i for i, t in enumerate(slice_t) if differentiable(t)]
     fy = [i for i, t in enumerate(y_t) if differentiable(t)]
 
-    bb = Builder()
-    step = VJPContext(bb, None, src)
-    c_args = [bb.add_arg(t) for t in const_t]
-    ct_carry = [bb.add_arg(carry_t[i]) for i in fk]
-    acc = [bb.add_arg(const_t[i]) for i in fc]
-    saved = [bb.add_arg(TensorType(h.type.dtype, h.type.unsharded().axes[1:])) for h in history]
-    x_args = [bb.add_arg(t) for t in slice_t]
-    ct_y = [bb.add_arg(y_t[i]) for i in fy]
-    carry_in = []
-    for s, t in zip(saved, carry_t):
-        if s.type.names != t.names:  # renamed for stacking; name it back
-            mapping = tuple((a, b) for a, b in zip(s.type.names, t.names) if a != b)
-            s = step.emit1(Rename, (s,), {"mapping": mapping})
-        carry_in.append(s)
-    seeds = [None] * len(body.results)
-    for i, v in zip(fk, ct_carry):
-        seeds[i] = v
-    for j, v in zip(fy, ct_y):
-        seeds[n_k + j] = v
-    _, arg_cts = vjp_block(bb, body, c_args + carry_in + x_args, seeds)
-    ct_c, ct_k, ct_x = arg_cts[:n_c], arg_cts[n_c:n_c + n_k], arg_cts[n_c + n_k:]
-    bb.block.results = (
-        [ct_k[i] if ct_k[i] is not None else step.zeros(carry_t[i]) for i in fk]
-        + [step.add(a, ct_c[i]) if ct_c[i] is not None else a for a, i in zip(acc, fc)]
-        + [ct_x[i] if ct_x[i] is not None else step.zeros(slice_t[i]) for i in fx])
-
     ct_final, ct_ys = cts[:n_k], cts[n_k:]
     y_stacked = _types(src.results[n_k:])
     bwd_operands = (consts
                     + [ct_final[i] if ct_final[i] is not None else ctx.zeros(carry_t[i]) for i in fk]
                     + [ctx.zeros(const_t[i]) for i in fc]
-                    + history + xs
+                    + stacked + xs
                     + [ct_ys[j] if ct_ys[j] is not None else ctx.zeros(y_stacked[j]) for j in fy])
     bwd_attrs = {"axis": axis, "num_consts": n_c, "num_carry": len(fk) + len(fc), "reverse": not attrs["reverse"]}
-    results = ctx.emit(Scan, bwd_operands, bwd_attrs, [bb.block])
+    results = ctx.emit(Scan, bwd_operands, bwd_attrs, [split.block])
     out: list = [None] * len(operands)
     for i, v in zip(fk, results[:len(fk)]):
         out[n_c + i] = v

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from named.dialect import (BINARY_OPS, REDUCE_OPS, UNARY_OPS, ArgMax, ArgMin, Broadcast, Compare, Convert, Dot,
+from named.dialect import (BINARY_OPS, REDUCE_OPS, UNARY_OPS, ArgMax, ArgMin, BitcastConvert, Broadcast, Compare, Convert, Dot,
                            Rename, Reshape, Select, ShardingConstraint, Transpose)
 
 from .autodiff import VJPContext, differentiable, register_vjp, zero_rule
@@ -25,7 +25,12 @@ def _one(ctx, x):
 
 _UNARY = {
     "neg": lambda ctx, g, x, y: ctx.neg(g),
-    "abs": lambda ctx, g, x, y: ctx.select(ctx.compare(x, ctx.scalar(0, x.type.dtype), "GE"), g, ctx.neg(g)),
+    "abs": lambda ctx, g, x, y: _complex_abs(ctx, g, x, y) if x.type.dtype != y.type.dtype else
+    ctx.select(ctx.compare(x, ctx.scalar(0, x.type.dtype), "GE"), g, ctx.neg(g)),
+    # complex parts, with jax's transposes: real -> complex(g, 0), imag -> complex(0, -g), conj -> conj
+    "real": lambda ctx, g, x, y: ctx.convert(g, x.type.dtype),
+    "imag": lambda ctx, g, x, y: ctx.mul(ctx.convert(g, x.type.dtype), ctx.scalar(-1j, x.type.dtype)),
+    "conj": lambda ctx, g, x, y: ctx.unary("conj", g),
     "exp": lambda ctx, g, x, y: ctx.mul(g, y),
     "expm1": lambda ctx, g, x, y: ctx.mul(g, ctx.add(y, _one(ctx, y))),
     "log": lambda ctx, g, x, y: ctx.div(g, x),
@@ -55,7 +60,13 @@ _UNARY = {
 }
 # Piecewise constant, or with results/operands that are never differentiated (bool, int, complex).
 _UNARY_ZERO = ("sign", "floor", "ceil", "round_even", "round_afz", "is_finite", "is_inf", "is_pos_inf",
-               "is_neg_inf", "not", "popcnt", "real", "imag", "conj")
+               "is_neg_inf", "not", "popcnt")
+
+
+def _complex_abs(ctx, g, x, y):
+    """|x| of complex x: jax's JVP is real(conj(x) dx) / |x|, so the cotangent is g conj(x) / |x|."""
+    safe = _nonzero(ctx, y)
+    return ctx.mul(ctx.unary("conj", x), ctx.convert(ctx.div(g, safe), x.type.dtype))
 
 
 def _unary_rule(formula):
@@ -130,7 +141,7 @@ for _name, _formula in _BINARY.items():
     register_vjp(BINARY_OPS[_name], _binary_rule(_formula))
 for _name in _BINARY_ZERO:
     register_vjp(BINARY_OPS[_name], zero_rule)
-for _cls in (Compare, ArgMax, ArgMin, REDUCE_OPS["and"], REDUCE_OPS["or"]):
+for _cls in (Compare, ArgMax, ArgMin, REDUCE_OPS["and"], REDUCE_OPS["or"], BitcastConvert):
     register_vjp(_cls, zero_rule)
 
 

@@ -95,7 +95,10 @@ def partition(fn: Function, mesh: Mesh | None, mapping: ResourceMapping | None =
     # axis split on the way in stays split on the way out, as pjit's output inference would do).
     outs = normalize_mapping(out_mapping, mesh) if out_mapping is not None else (
         inner if inner is not None else ins)
-    return _Partitioner(mesh, inner).run(fn, ins, outs)
+    # With neither axis_resources nor out_axis_resources, a result the program itself constrained
+    # (named.shard) keeps that sharding, as a with_sharding_constraint result does under jax.jit.
+    keep_explicit = out_mapping is None and inner is None
+    return _Partitioner(mesh, inner).run(fn, ins, outs, keep_explicit)
 
 
 class _Partitioner:
@@ -103,7 +106,7 @@ class _Partitioner:
         self.mesh = mesh
         self.inner = inner
 
-    def run(self, fn: Function, ins: Table, outs: Table) -> Function:
+    def run(self, fn: Function, ins: Table, outs: Table, keep_explicit: bool = False) -> Function:
         body = Block()
         env: dict[int, Value] = {}
         for i, a in enumerate(fn.args):
@@ -113,7 +116,9 @@ class _Partitioner:
             env[id(a)] = self._constrain(body, new, self.inner, f" (argument #{i})")
         self._clone_ops(fn.body, body, env)
         for i, r in enumerate(fn.results):
-            body.results.append(self._constrain(body, env[id(r)], outs, f" (result #{i})"))
+            v = env[id(r)]
+            explicit = keep_explicit and isinstance(v.owner, ShardingConstraint)
+            body.results.append(v if explicit else self._constrain(body, v, outs, f" (result #{i})"))
         return Function(fn.name, body, self.mesh)
 
     def _constrain(self, block: Block, v: Value, table: Table | None, where: str) -> Value:
@@ -150,7 +155,12 @@ class _Partitioner:
     def _inner_type(self, t: TensorType, where: str) -> TensorType:
         if self.inner is None:
             return t.unsharded()
-        return sharding_of(t.unsharded(), self.inner, self.mesh, where)
+        table = self.inner
+        if any(a.size == 1 and a.name in table for a in t.axes):
+            # A size-1 axis (what integer indexing leaves before dropping it) cannot be split: an
+            # intermediate keeps it replicated instead of failing on an axis the user never wrote.
+            table = {n: r for n, r in table.items() if t.axis(n) is None or t.axis(n).size != 1}
+        return sharding_of(t.unsharded(), table, self.mesh, where)
 
 
 def _walk_op(op):

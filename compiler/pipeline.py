@@ -71,6 +71,8 @@ class Stages:
     timings: list[tuple[str, float]] = field(default_factory=list)
     timing: bool = False
     _module: object = None
+    donated: tuple[bool, ...] | None = None
+    """One bool per argument: buffers the program may reuse (``donate_argnums`` etc.)."""
 
     @property
     def module(self):
@@ -78,7 +80,7 @@ class Stages:
         if self._module is None:
             start = time.perf_counter()
             with gc_paused():
-                self._module = lower_function(self.partitioned)
+                self._module = lower_function(self.partitioned, donated=self.donated)
             if self.timing:
                 self.timings.append(("lower", time.perf_counter() - start))
         return self._module
@@ -117,7 +119,8 @@ def format_timings(timings: Sequence[tuple[str, float]]) -> str:
 def run_pipeline(fn: Function, *, mesh: Mesh | None = None, mapping: ResourceMapping | None = None,
                  passes: Sequence[Pass] = (), builtin_passes: bool = True, timing: bool = False,
                  keep_traced: bool = True, in_mapping: ResourceMapping | None = None,
-                 out_mapping: ResourceMapping | None = None, traced: bool = False) -> Stages:
+                 out_mapping: ResourceMapping | None = None, traced: bool = False,
+                 donated: Sequence[bool] | None = None) -> Stages:
     """Check ``fn``, run the user's ``passes`` then the built-ins, and partition it over ``mesh``
     (``in_mapping``/``out_mapping`` replace ``mapping`` for the arguments/results).
 
@@ -127,11 +130,11 @@ def run_pipeline(fn: Function, *, mesh: Mesh | None = None, mapping: ResourceMap
     """
     with gc_paused():
         return _run_pipeline(fn, mesh, mapping, passes, builtin_passes, timing, keep_traced, in_mapping,
-                             out_mapping, traced)
+                             out_mapping, traced, donated)
 
 
 def _run_pipeline(fn, mesh, mapping, passes, builtin_passes, timing, keep_traced, in_mapping, out_mapping,
-                  traced) -> Stages:
+                  traced, donated) -> Stages:
     timings: list[tuple[str, float]] = []
     start = time.perf_counter()
     checked = check(fn, traced=traced)
@@ -148,4 +151,5 @@ def _run_pipeline(fn, mesh, mapping, passes, builtin_passes, timing, keep_traced
     partitioned = partition(optimized, mesh, mapping, in_mapping=in_mapping, out_mapping=out_mapping)
     if timing:
         timings.append(("partition", time.perf_counter() - start))
-    return Stages(fn, checked, optimized, partitioned, timings, timing)
+    return Stages(fn, checked, optimized, partitioned, timings, timing,
+                  donated=tuple(donated) if donated is not None and any(donated) else None)

@@ -15,6 +15,8 @@ from typing import Any, Mapping, Sequence
 
 from named.dialect import Block, Function, Location, NamedError, Op, TensorType, Value
 
+from .lowering.mlir import name_scope_path
+
 # Source files under these folders are ours (or jax's), never "the user's line".
 _INTERNAL_DIRS: list[str] = []
 
@@ -29,7 +31,7 @@ def register_internal_dir(path: str) -> None:
 register_internal_dir(os.path.dirname(__file__))
 register_internal_dir(os.path.dirname(sys.modules["named.dialect"].__file__))
 
-_location_cache: dict[tuple[str, int], Location] = {}
+_location_cache: dict[tuple[str, int, str], Location] = {}
 _internal_files: dict[str, bool] = {}
 
 
@@ -47,10 +49,11 @@ def user_location() -> Location | None:
     while frame is not None:
         filename = frame.f_code.co_filename
         if not _is_internal(filename):
-            key = (filename, frame.f_lineno)
+            scope = name_scope_path()
+            key = (filename, frame.f_lineno, scope)
             loc = _location_cache.get(key)
             if loc is None:
-                loc = _location_cache[key] = Location(_short_path(filename), frame.f_lineno)
+                loc = _location_cache[key] = Location(_short_path(filename), frame.f_lineno, scope)
             return loc
         frame = frame.f_back
     return None

@@ -20,10 +20,12 @@ from .types import Mesh, TensorType
 
 @dataclass(frozen=True, slots=True)
 class Location:
-    """Where in the user's source an op was made."""
+    """Where in the user's source an op was made, and the scope path it was made in (``"block_3/attn"``
+    from ``named.scope`` / ``jax.named_scope``; empty outside any scope)."""
 
     file: str
     line: int
+    scope: str = ""
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"

@@ -36,7 +36,26 @@ def parse(text: str) -> Function:
             line, column = len(lines), len(lines[-1]) + 1
         what = _describe(e)
         raise ParseError(f"IR text, line {line}, column {column}: {what}", text, column - 1, line) from None
-    return _Builder(text).function(tree.children[0])
+    try:
+        return _Builder(text).function(tree.children[0])
+    except RecursionError:
+        column = _deepest(text)
+        line = text.count("\n", 0, column) + 1
+        column -= text.rfind("\n", 0, column) + 1
+        raise ParseError(f"IR text, line {line}, column {column + 1}: nesting too deep", text, column, line) from None
+
+
+def _deepest(text: str) -> int:
+    """Offset of the first bracket at the deepest nesting level of ``text``."""
+    depth = best = at = 0
+    for i, ch in enumerate(text):
+        if ch in "[(":
+            depth += 1
+            if depth > best:
+                best, at = depth, i
+        elif ch in "])":
+            depth -= 1
+    return at
 
 
 def _describe(e: lark.exceptions.UnexpectedInput) -> str:
@@ -123,8 +142,10 @@ class _Builder:
             elif kind == "regions":
                 regions = [self.region(r, dict(scope)) for r in child.children]
             elif kind == "loc":
-                file_tok, line_tok = child.children
-                loc = Location(json.loads(file_tok), int(line_tok))
+                *scope_tok, file_tok, line_tok = child.children  # loc("scope"("file":line)) or loc("file":line)
+                if int(line_tok) >= 2 ** 31:
+                    self.fail(line_tok, f"location line {line_tok} is out of range (lines are below 2**31)")
+                loc = Location(self.string(file_tok), int(line_tok), self.string(scope_tok[0]) if scope_tok else "")
         def_tokens = [t for t in defs.children] if defs is not None else []
         if len(def_tokens) != len(types):
             self.fail(tree, f"{cls.name} defines {len(def_tokens)} value(s) but lists {len(types)} type(s)")
@@ -158,7 +179,17 @@ class _Builder:
     # -- types and attributes ----------------------------------------------------------------------
     def name(self, tree) -> str:
         (tok,) = tree.children
-        return json.loads(tok) if tok.type == "STRING" else str(tok)
+        return self.string(tok) if tok.type == "STRING" else str(tok)
+
+    def string(self, tok) -> str:
+        """A quoted string token's value (JSON escapes); bad escapes, control characters and lone
+        surrogates are ParseErrors pointing at the string."""
+        try:
+            value = json.loads(tok)
+            value.encode("utf-8")
+        except (ValueError, UnicodeError) as e:
+            self.fail(tok, f"malformed string {str(tok)[:40]}: {e}")
+        return value
 
     def mesh(self, tree) -> Mesh:
         try:
@@ -225,7 +256,10 @@ class _Builder:
         if kind == "none":
             return None
         if kind == "string":
-            return json.loads(node.children[0])
+            return self.string(node.children[0])
+        if kind == "complex_number":
+            re_node, im_node = node.children
+            return complex(self.value(re_node), self.value(im_node))
         if kind == "list":
             return tuple(self.value(c) for c in node.children if c is not None)
         if kind == "axis":

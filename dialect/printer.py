@@ -31,6 +31,8 @@ def format_attr(value: Any) -> str:
         return str(int(value))
     if isinstance(value, (float, np.floating)):
         return _format_float(float(value))
+    if isinstance(value, (complex, np.complexfloating)):
+        return _format_complex(complex(value))
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, Axis):
@@ -50,6 +52,10 @@ def _format_float(x: float) -> str:
     return repr(x)
 
 
+def _format_complex(z: complex) -> str:
+    return f"complex({_format_float(z.real)}, {_format_float(z.imag)})"
+
+
 def _format_array(a: np.ndarray) -> str:
     if a.ndim == 0:
         v = a.item()
@@ -58,7 +64,7 @@ def _format_array(a: np.ndarray) -> str:
         if isinstance(v, int):
             return str(v)
         if isinstance(v, complex):
-            raise TypeError("complex constants have no text form")
+            return _format_complex(v)
         return _format_float(float(v))
     return "[" + ", ".join(_format_array(a[i]) for i in range(a.shape[0])) + "]"
 
@@ -108,7 +114,8 @@ def _print_op(op: Op, namer: _Namer, indent: str, locations: bool) -> str:
     if op.regions:
         text += " (" + ", ".join(_print_region(r, namer, indent, locations) for r in op.regions) + ")"
     if locations and op.loc is not None:
-        text += f" loc({json.dumps(op.loc.file)}:{op.loc.line})"
+        where = f"{json.dumps(op.loc.file)}:{op.loc.line}"
+        text += f" loc({json.dumps(op.loc.scope)}({where}))" if op.loc.scope else f" loc({where})"
     if op.results:
         text = ", ".join(namer.define(r) for r in op.results) + " = " + text
     return text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -44,7 +45,7 @@ class Axis:
 
 # Words the IR text reserves; axis names equal to one are printed quoted.
 RESERVED_WORDS = frozenset({"true", "false", "none", "inf", "nan", "func", "return", "yield", "loc",
-                            "array", "on", "mesh"})
+                            "array", "on", "mesh", "complex"})
 
 
 def format_axis_name(name: str) -> str:
@@ -67,6 +68,8 @@ _DTYPES: dict[str, np.dtype] = {
     "bf16": np.dtype(ml_dtypes.bfloat16), "f16": np.dtype(np.float16),
     "f32": np.dtype(np.float32), "f64": np.dtype(np.float64),
     "c64": np.dtype(np.complex64), "c128": np.dtype(np.complex128),
+    # fp8 (jax's float8_e4m3fn / float8_e5m2): storage formats for quantized dots
+    "f8e4m3fn": np.dtype(ml_dtypes.float8_e4m3fn), "f8e5m2": np.dtype(ml_dtypes.float8_e5m2),
 }
 _NAMES: dict[np.dtype, str] = {v: k for k, v in _DTYPES.items()}
 DTYPE_NAMES = tuple(_DTYPES)
@@ -77,7 +80,9 @@ def dtype_name(dtype: object) -> str:
     if isinstance(dtype, str) and dtype in _DTYPES:
         return dtype
     try:
-        return _NAMES[np.dtype(dtype)]
+        with warnings.catch_warnings():  # numpy deprecates some aliases ("a"); they are refused anyway
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return _NAMES[np.dtype(dtype)]
     except (KeyError, TypeError) as e:
         raise TypeError(f"unsupported dtype {dtype!r}; supported: {', '.join(_DTYPES)}") from e
 
@@ -87,7 +92,7 @@ def to_numpy_dtype(name: str) -> np.dtype:
 
 
 def is_float(name: str) -> bool:
-    return name in ("bf16", "f16", "f32", "f64")
+    return name in ("bf16", "f16", "f32", "f64", "f8e4m3fn", "f8e5m2")
 
 
 def is_complex(name: str) -> bool:
@@ -146,6 +151,7 @@ Sharding = tuple[tuple[str, ...], ...]
 
 
 # -------------------------------------------------------------------------------------------- tensors
+_MAX_ELEMENTS = 2 ** 59  # below this, no dtype (at most 16 bytes) reaches 2**63 bytes
 @dataclass(frozen=True, slots=True)
 class TensorType:
     """The type of an IR value: a dtype and ordered named axes, plus its sharding once partitioned.
@@ -159,10 +165,15 @@ class TensorType:
 
     def __post_init__(self):
         seen = set()
+        elements = 1
         for a in self.axes:
             if a.name in seen:
                 raise AxisError(f"duplicate axis {a.name!r} in {format_axes(self.axes)}")
             seen.add(a.name)
+            elements *= a.size
+        if elements >= _MAX_ELEMENTS and elements * getattr(_DTYPES.get(self.dtype), "itemsize", 16) >= 2 ** 63:
+            raise AxisError(f"a {self.dtype} array with axes {format_axes(self.axes)} has {elements} elements, "
+                            f"more bytes than a 64-bit size can hold; XLA cannot represent it")
         if self.sharding is not None and len(self.sharding) != len(self.axes):
             raise ShardingError(f"sharding {self.sharding} does not match axes {format_axes(self.axes)}")
 

@@ -148,9 +148,10 @@ def _annotation_spec(param: inspect.Parameter, fn) -> ArgSpec | None:
     ann = param.annotation
     if isinstance(ann, ArgSpec):
         return ann
+    from named.typing import arg_spec  # named.typing annotations with sizes: f32["batch=128 embed=64"]
     if not isinstance(ann, str):
-        return None
-    if re.match(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*\[", ann):  # written as a type string: must parse
+        return arg_spec(ann)
+    if re.match(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*\[[^'\"]*\]\s*$", ann):  # written as a type string: must parse
         try:
             return parse_spec(ann)
         except ParseError as e:
@@ -159,7 +160,7 @@ def _annotation_spec(param: inspect.Parameter, fn) -> ArgSpec | None:
         value = eval(ann, getattr(fn, "__globals__", {}))  # noqa: S307  (the user's own code)
     except Exception:
         return None
-    return value if isinstance(value, ArgSpec) else None
+    return value if isinstance(value, ArgSpec) else arg_spec(value)
 
 
 def _nest(specs: dict[str, object], name: str, value, option: str) -> None:

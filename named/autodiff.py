@@ -21,10 +21,10 @@ from named.compiler.autodiff import GradientError, hoist_constants, vjp_block
 from named.dialect import Full, dtype_name, is_float, print_function
 from named.runtime import Executable
 
-from .core import NamedArray, Traced, _value_of, as_named
+from .core import _JAX_CAPTURES, NamedArray, Traced, _value_of, as_named, jax_refusal
 from .partitioning import current_axis_mapping, current_mesh
 
-__all__ = ["grad", "value_and_grad", "GradientError"]
+__all__ = ["grad", "value_and_grad", "GradientError", "stop_gradient"]
 
 
 def _is_named(x) -> bool:
@@ -59,12 +59,35 @@ def run_staged(body: Callable, args: Sequence, kwargs: dict | None = None):
         else:
             staged.append(leaf)
     args2, kwargs2 = jax.tree_util.tree_unflatten(treedef, staged)
-    with tracing(builder):
-        out = body(*args2, **kwargs2)
-        out_leaves, out_tree = jax.tree_util.tree_flatten(out, is_leaf=_is_named)
-        results = [_value_of(builder, leaf) for leaf in out_leaves if isinstance(leaf, NamedArray)]
+    captures = _JAX_CAPTURES[id(builder)] = {}  # values of a jax transformation the body uses
+    try:
+        with tracing(builder):
+            out = body(*args2, **kwargs2)
+            out_leaves, out_tree = jax.tree_util.tree_flatten(out, is_leaf=_is_named)
+            results = [_value_of(builder, leaf) for leaf in out_leaves if isinstance(leaf, NamedArray)]
+    except TypeError as e:  # jax code given a traced value: say so, and what to use instead
+        refusal = jax_refusal(e)
+        if refusal is None:
+            raise
+        raise refusal.with_traceback(None) from None
+    finally:
+        del _JAX_CAPTURES[id(builder)]
+    inputs += [arr for _, arr in captures.values()]
     fn, consts = hoist_constants(builder.finish(getattr(body, "__name__", "staged").strip("<>"), results))
     (jax_mesh, ir_mesh), mapping = current_mesh(), current_axis_mapping()
+    if any(isinstance(a, jax.core.Tracer) for a in inputs):  # under a jax transformation
+        from .interop.primitives import FunctionRef
+        key = ("jax", print_function(fn), ir_mesh, tuple(sorted(mapping.items())) if mapping else None)
+        ref = _STAGED.get(key)
+        if ref is None:
+            stages = run_pipeline(fn, mesh=ir_mesh, mapping=mapping, keep_traced=False)
+            ref = _STAGED[key] = FunctionRef(stages.optimized, stages.partitioned, jax_mesh)
+            if len(_STAGED) > _STAGED_LIMIT:
+                _STAGED.popitem(last=False)
+        arrays = iter(ref(*inputs, *consts))
+        it = iter([NamedArray._new(next(arrays), r.type.axes) for r in fn.results])
+        return jax.tree_util.tree_unflatten(
+            out_tree, [next(it) if isinstance(leaf, NamedArray) else leaf for leaf in out_leaves])
     key = (print_function(fn), ir_mesh, tuple(sorted(mapping.items())) if mapping else None)
     entry = _STAGED.get(key)
     if entry is None:
@@ -206,3 +229,21 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool
     (6.0, [3.0, 3.0])
     """
     return _transform(fn, argnums, has_aux, with_value=True)
+
+
+def stop_gradient(x):
+    """``x`` unchanged, but no gradient flows through it (``jax.lax.stop_gradient``); a pytree of
+    NamedArrays is handled leaf by leaf.
+
+    >>> import named
+    >>> X = named.Axis("x", 3)
+    >>> g = named.grad(lambda a: named.sum(a * named.stop_gradient(a)))(named.ones(X))
+    >>> g.array.tolist()
+    [1.0, 1.0, 1.0]
+    """
+    from named.dialect import StopGradient
+
+    from .core import bind1
+
+    return jax.tree_util.tree_map(lambda a: bind1(StopGradient, (as_named(a),)) if _is_named(a) else a, x,
+                                  is_leaf=_is_named)

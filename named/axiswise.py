@@ -78,7 +78,8 @@ def sort(a, axis, *, descending: bool = False, stable: bool = True) -> NamedArra
 def argsort(a, axis, *, stable: bool = False, descending: bool = False) -> NamedArray:
     """Positions along ``axis`` that sort ``a`` (``jax.numpy.argsort``); ``stable`` keeps ties in order.
 
-    ``axis=None`` is accepted for a one-axis array (flatten others first with ``named.ravel``).
+    ``axis=None`` sorts the flattened array (haliax: ``jax.numpy.argsort(a.array)``): the result has
+    one axis ``flat`` indexing ``a``'s elements in its storage order.
 
     >>> import named, numpy as np
     >>> x = named.named(np.array([3.0, 1.0, 2.0]), ("t",))
@@ -88,8 +89,8 @@ def argsort(a, axis, *, stable: bool = False, descending: bool = False) -> Named
     x = as_named(a)
     if axis is None:
         if len(x.axes) != 1:
-            raise AxisError(f"argsort(axis=None) needs a one-axis array, got {format_axes(x.axes)}; flatten it "
-                            f"first with named.ravel(x, 'flat')", loc=user_location())
+            from .shape_ops import ravel
+            x = ravel(x, "flat")
         axis = x.axes[0]
     name = resolve_axis(x, axis).name
     return bind1(ArgSort, (x,), {"axis": name, "descending": bool(descending), "stable": bool(stable),

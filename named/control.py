@@ -125,13 +125,19 @@ def _flatten(tree):
 
 
 # --------------------------------------------------------------------------------------------- scan
-def scan(fn: Callable, axis, *, reverse: bool = False) -> Callable:
+def scan(fn: Callable, axis, *, reverse: bool = False, remat=False) -> Callable:
     """Scan ``fn(carry, *xs) -> (carry, y)`` along the named ``axis`` (haliax's ``scan``).
 
     ``scan(fn, axis)(init, *xs, **kw)`` calls ``fn`` once per position of ``axis``: NamedArrays in
     ``xs`` that have ``axis`` are sliced (the slice lacks ``axis``), every other argument is passed
     whole. Returns the final carry and the per-step outputs stacked along ``axis`` (first).
     ``axis`` is an Axis, or a name whose size comes from the scanned arrays.
+
+    ``remat`` says what the gradient keeps of each step (named.remat): ``False`` (the default, as in
+    haliax and ``jax.lax.scan``) or ``"save_all"`` keeps everything the backward pass needs; ``True``,
+    ``"full"`` or ``"recompute"`` keeps only each step's carry and recomputes the step; ``"nested"``
+    keeps the carry every ~sqrt(N) steps; a ``named.ScanCheckpointPolicy`` or a
+    ``named.checkpoint_policies`` policy says exactly. Values are the same under every choice.
 
     >>> import named
     >>> T, E = named.make_axes(t=3, e=2)
@@ -143,10 +149,13 @@ def scan(fn: Callable, axis, *, reverse: bool = False) -> Callable:
     if not isinstance(axis, (str, Axis)):
         raise TypeError(f"scan needs an axis (a name or a named.Axis), got {axis!r}")
 
+    from .remat import ScanCheckpointPolicy, scan_with_policy
+    policy = ScanCheckpointPolicy._mk(remat)
+
     def scanned(init, *args, **kwargs):
         if current_builder() is None:
             return run_staged(scanned, (init, *args), kwargs)
-        return _scan(fn, axis, reverse, init, args, kwargs)
+        return scan_with_policy(fn, axis, reverse, policy, init, args, kwargs)
 
     return scanned
 
@@ -200,8 +209,9 @@ def _scan(fn, axis, reverse, init, args, kwargs):
     return jax.tree_util.tree_unflatten(init_tree, outs[:k]), jax.tree_util.tree_unflatten(y_tree, outs[k:])
 
 
-def fold(fn: Callable, axis, *, reverse: bool = False) -> Callable:
-    """Fold ``fn(carry, *xs) -> carry`` along ``axis``: :func:`scan` without per-step outputs.
+def fold(fn: Callable, axis, *, reverse: bool = False, remat=False) -> Callable:
+    """Fold ``fn(carry, *xs) -> carry`` along ``axis``: :func:`scan` without per-step outputs
+    (``remat`` as there).
 
     >>> import named
     >>> T, = named.make_axes(t=4)
@@ -211,7 +221,7 @@ def fold(fn: Callable, axis, *, reverse: bool = False) -> Callable:
     def step(carry, *args, **kwargs):
         return fn(carry, *args, **kwargs), None
 
-    scanned = scan(step, axis, reverse=reverse)
+    scanned = scan(step, axis, reverse=reverse, remat=remat)
 
     def folded(init, *args, **kwargs):
         return scanned(init, *args, **kwargs)[0]

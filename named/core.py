@@ -16,9 +16,12 @@ from named.dialect import (Axis, AxisError, Constant, Full, NamedError, Op, Tens
                            attr_key, dtype_name, format_axes, to_numpy_dtype)
 from named.runtime import Executable, pjrt
 
+from ._canonical import canonical_dtype, canonical_host_array, python_scalar_dtype, x64_enabled
+from .caches import LRUCache, eager_limit
 from .partitioning import eager_layout, eager_placement
 
 Scalar = (bool, int, float, complex, np.bool_, np.number)
+_ARRAY_IMPL = type(jnp.zeros(()))
 
 
 class Traced:
@@ -80,6 +83,37 @@ class Traced:
 
 
 pjrt.refuse_as_jax_value(Traced, Traced._refuse_jax)  # jnp.sin(x.array) inside @named.compile
+def jax_refusal(error: TypeError) -> TracerError | None:
+    """The TracerError for jax's TypeError on a value of a named trace (a ``Traced``, or a NamedArray
+    holding one, passed to a jax function), located at the user's line of the failing call; None for
+    any other error."""
+    text = str(error)
+    if isinstance(error, NamedError) or not ("named.core.Traced" in text or "Traced<" in text or
+                                              "named.core.NamedArray" in text):
+        return None
+    loc, tb = None, error.__traceback__
+    from named.compiler.tracer import _is_internal
+    from named.dialect import Location
+    while tb is not None:
+        if not _is_internal(tb.tb_frame.f_code.co_filename):
+            loc = Location(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return TracerError(
+        "a traced value inside @named.compile is not a jax array, so jax functions cannot take it (nor "
+        "its .array); run jax code on NamedArrays with named.call_jax(fn, *args), or use the named op "
+        f"(jax said: {text.splitlines()[0]})", loc=loc)
+
+
+_JAX_ARRAY = type(jnp.zeros(()))
+_HOST_DATA = (np.ndarray, np.generic, list, tuple, bool, int, float, complex)
+
+
+def _host_to_jax(array):
+    try:
+        return jnp.asarray(array)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise TypeError(f"NamedArray: `array` must be a jax.Array, a NumPy array or (nested, rectangular) "
+                        f"lists of numbers; got {type(array).__name__} ({e})") from None
 
 
 def _check_axes(axes) -> tuple[Axis, ...]:
@@ -109,6 +143,8 @@ class NamedArray:
 
     def __init__(self, array: Any, axes: Sequence[Axis]):
         axes = _check_axes(axes)
+        if isinstance(array, _HOST_DATA):  # host data is placed now, in jax's canonical dtype
+            array = _host_to_jax(array)
         shape = tuple(getattr(array, "shape", np.shape(array)))
         if shape != tuple(a.size for a in axes):
             raise AxisError(f"array of shape {shape} does not match axes {format_axes(axes)}")
@@ -129,7 +165,10 @@ class NamedArray:
 
     @property
     def dtype(self) -> np.dtype:
-        return self.array.dtype
+        arr = self.array
+        if type(arr) is _JAX_ARRAY or type(arr) is Traced:
+            return arr.dtype
+        return canonical_dtype(arr.dtype)  # NumPy data (e.g. from a tree_map) reads as jax would place it
 
     @property
     def ndim(self) -> int:
@@ -145,7 +184,7 @@ class NamedArray:
 
     @property
     def type(self) -> TensorType:
-        return TensorType(dtype_name(self.array.dtype), self.axes)
+        return TensorType(dtype_name(self.dtype), self.axes)
 
     @property
     def is_traced(self) -> bool:
@@ -154,15 +193,41 @@ class NamedArray:
     def axis_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.axes)
 
-    def axis_size(self, name: str) -> int:
-        return resolve_axis(self, name).size
+    def axis_size(self, axis):
+        """The size of one axis, or a tuple of sizes for a sequence of axes."""
+        found = self.resolve_axis(axis)
+        return tuple(a.size for a in found) if isinstance(found, tuple) else found.size
 
-    def resolve_axis(self, name) -> Axis:
-        return resolve_axis(self, name)
+    def resolve_axis(self, axis):
+        """The Axis named by ``axis``; a tuple of them for a sequence, a shape dict for a dict."""
+        if isinstance(axis, (str, Axis)):
+            return resolve_axis(self, axis)
+        from .axis import resolve_axis as resolve_selection
+        return resolve_selection(self.axes, axis)
+
+    def has_axis(self, axis) -> bool:
+        """True when every axis of ``axis`` is present (with the same size where one is given)."""
+        from .axis import selects_axis
+        return selects_axis(self.axes, axis)
+
+    def axis_indices(self, axis):
+        """The position of an axis in ``.axes`` (None if absent); a tuple of them for several."""
+        names = [a.name for a in self.axes]
+        if isinstance(axis, (str, Axis)):
+            name = axis.name if isinstance(axis, Axis) else axis
+            return names.index(name) if name in names else None
+        return tuple(self.axis_indices(a) for a in axis)
+
+    def matches_axes(self, spec) -> bool:
+        """True when this array fits ``spec``: a ``named.typing`` annotation (``f32["batch embed"]``),
+        a string of names, or a sequence of names/Axis objects (see :func:`named.typing.matches`)."""
+        from .typing import matches
+        return matches(self, spec)
 
     def item(self):
         if self.is_traced:
             self.array._refuse(".item()")
+        _check_local(self.array, ".item()", self.axes)
         return self.array.item()
 
     def scalar(self):
@@ -173,8 +238,24 @@ class NamedArray:
     def __array__(self, dtype=None, copy=None):
         if self.is_traced:
             self.array._refuse("converting to a NumPy array")
+        _check_local(self.array, "converting to a NumPy array", self.axes)
         out = np.asarray(self.array)
         return out.astype(dtype) if dtype is not None else out
+
+    def __array_function__(self, func, types, args, kwargs):
+        # NumPy functions (np.sum, np.allclose, ...) see a NamedArray as its positional data, exactly as
+        # np.asarray(x) does; a traced value has no data, so they get the TracerError that says what to use.
+        is_named = lambda v: isinstance(v, NamedArray)  # noqa: E731
+        for v in jax.tree_util.tree_leaves((args, kwargs), is_leaf=is_named):
+            if is_named(v) and (v.is_traced or isinstance(v.array, jax.core.Tracer)):
+                raise TracerError(
+                    f"numpy.{func.__name__} needs concrete data, but this is a traced value of axes "
+                    f"{format_axes(v.axes)}; use the named op (named.{func.__name__}(x, axis) reduces by axis "
+                    f"name where one exists) or named.call_jax for positional jax code",
+                    loc=user_location()).with_traceback(None)
+        args, kwargs = jax.tree_util.tree_map(lambda v: np.asarray(v) if is_named(v) else v, (args, kwargs),
+                                              is_leaf=is_named)
+        return func(*args, **kwargs)
 
     def __bool__(self):
         if self.is_traced:
@@ -189,6 +270,7 @@ class NamedArray:
     def __float__(self):
         if self.is_traced:
             self.array._refuse("float()")
+        _check_local(self.array, "float()", self.axes)
         return float(self.array)
 
     def __index__(self):
@@ -205,6 +287,12 @@ class NamedArray:
     def __repr__(self) -> str:
         if self.is_traced:
             return f"NamedArray(traced {self.array.value.type})"
+        if isinstance(self.array, jax.core.Tracer):  # inside a jax transformation
+            return f"NamedArray({format_axes(self.axes)}, {self.array!r})"
+        from .distributed import is_local
+        if not is_local(self.array):
+            return (f"NamedArray({format_axes(self.axes)}, {dtype_name(self.array.dtype)}, split over processes; "
+                    f"named.process_allgather(x) collects it)")
         return f"NamedArray({format_axes(self.axes)}, {dtype_name(self.array.dtype)},\n{np.asarray(self.array)!r})"
 
 
@@ -213,6 +301,11 @@ def _flatten(x: NamedArray):
 
 
 _new_object = object.__new__
+
+
+def _check_local(array, what: str, axes) -> None:
+    from .distributed import check_local  # the multi-process error (named/distributed.py)
+    check_local(array, what, axes)
 
 
 def _unflatten(axes, children):
@@ -228,6 +321,8 @@ jax.tree_util.register_pytree_node(NamedArray, _flatten, _unflatten)
 
 def resolve_axis(x: NamedArray, axis) -> Axis:
     """The axis of ``x`` named by ``axis`` (a name or an Axis, whose size must agree)."""
+    if not isinstance(axis, (str, Axis)):
+        raise TypeError(f"an axis must be given by name (str) or as a named.Axis, got {_describe_value(axis)}")
     name = axis.name if isinstance(axis, Axis) else axis
     for a in x.axes:
         if a.name == name:
@@ -241,8 +336,16 @@ def resolve_axis(x: NamedArray, axis) -> Axis:
 def axis_names(axis) -> tuple[str, ...]:
     """Names from an axis selection: a name, an Axis, or a sequence of those."""
     if isinstance(axis, (str, Axis)):
-        axis = (axis,)
+        return (axis.name if isinstance(axis, Axis) else axis,)
+    if not isinstance(axis, (tuple, list)) or not all(isinstance(a, (str, Axis)) for a in axis):
+        raise TypeError(f"`axis` must be an axis name, a named.Axis or a tuple/list of them, got "
+                        f"{_describe_value(axis)}")
     return tuple(a.name if isinstance(a, Axis) else a for a in axis)
+
+
+def _describe_value(x) -> str:
+    text = repr(x)
+    return f"{type(x).__name__} {text[:60] + '...' if len(text) > 60 else text}"
 
 
 # ------------------------------------------------------------------------------------- dtype promotion
@@ -254,31 +357,55 @@ def _promotion_key(x) -> tuple[str, bool] | None:
     if isinstance(x, NamedArray):
         arr = x.array
         weak = arr.weak if type(arr) is Traced else bool(getattr(arr, "weak_type", False))
-        return (dtype_name(arr.dtype), weak)
+        return (dtype_name(x.dtype), weak)
     if isinstance(x, (bool, np.bool_)):
         return ("bool", True)
     if isinstance(x, (int, float, complex)):
-        return ({int: "i32", float: "f32", complex: "c64"}[type(x)] if type(x) in (int, float, complex)
+        return (python_scalar_dtype(type(x)) if type(x) in (int, float, complex)
                 else dtype_name(jnp.asarray(x).dtype), True)
     if isinstance(x, np.generic):
-        return (dtype_name(x.dtype), False)
-    return None
+        return (dtype_name(canonical_dtype(x.dtype)), False)
+    if isinstance(x, (np.ndarray, jax.Array)) and np.ndim(x) == 0:  # 0-d arrays act as scalars
+        return (dtype_name(canonical_dtype(x.dtype)), bool(getattr(x, "weak_type", False)))
+    if x is None:
+        return None
+    return _promotion_key(as_named(x))  # anything else is refused with a typed error
 
 
 def result_dtype(*operands) -> str:
     """The dtype jax.numpy would give an op on these operands (Python scalars are weakly typed)."""
-    key = tuple(_promotion_key(x) for x in operands)
+    return result_type_weak(*operands)[0]
+
+
+def result_type_weak(*operands) -> tuple[str, bool]:
+    """``(dtype, weak)``: the dtype jax.numpy gives an elementwise op on these operands, and whether
+    the result is weakly typed (``int32 + 0.5`` is a weak f32, so adding an f16 array gives f16)."""
+    key = (x64_enabled(),) + tuple(_promotion_key(x) for x in operands)
     out = _promotion_cache.get(key)
     if out is None:
         parts = []
-        for k in key:
+        for k in key[1:]:
             if k is None:
                 continue
             dtype, weak = k
             np_dtype = to_numpy_dtype(dtype)
             parts.append(_WEAK_STANDIN[np_dtype.kind] if weak else np_dtype)
-        out = _promotion_cache[key] = dtype_name(jnp.result_type(*parts))
+        try:
+            dtype, weak = jax.dtypes.result_type(*parts, return_weak_type_flag=True)
+        except jax.dtypes.TypePromotionError:  # fp8 mixes with nothing implicitly (as in jax)
+            names = ", ".join(k[0] for k in key[1:] if k is not None)
+            raise TracerError(f"no implicit dtype promotion between {names}: fp8 values mix only with the "
+                              f"same fp8 dtype; convert explicitly with .astype(...)", loc=user_location()) from None
+        out = _promotion_cache[key] = (dtype_name(dtype), bool(weak))
     return out
+
+
+def is_weak(x) -> bool:
+    """Whether ``x`` is weakly typed as jax means it (a Python scalar, or a value computed only from them)."""
+    if isinstance(x, NamedArray):
+        arr = x.array
+        return arr.weak if type(arr) is Traced else bool(getattr(arr, "weak_type", False))
+    return type(x) in (int, float, complex)
 
 
 # --------------------------------------------------------------------------------------------- binding
@@ -294,48 +421,87 @@ def as_named(x, dtype: str | None = None) -> NamedArray:
         if dtype is None:
             dtype = result_dtype(x)
         builder = current_builder()
+        if isinstance(x, jax.core.Tracer):  # a 0-d value of a jax transformation
+            x = NamedArray._new(x.astype(to_numpy_dtype(dtype)), ())
+            return NamedArray._new(Traced(_value_of(builder, x)), ()) if builder is not None else x
         value = x.item() if hasattr(x, "item") else x
+        scalar = _python_scalar(value, dtype)
         if builder is not None:
-            (v,) = builder.emit(Full, (), {"value": _python_scalar(value, dtype), "dtype": dtype, "axes": ()})
+            (v,) = builder.emit(Full, (), {"value": scalar, "dtype": dtype, "axes": ()})
             return NamedArray._new(Traced(v, weak=weak), ())
+        if weak:  # a weakly typed 0-axis array, as jax makes from a Python scalar
+            return NamedArray._new(jnp.asarray(value), ())
         return NamedArray._new(jnp.asarray(value, to_numpy_dtype(dtype)), ())
     if isinstance(x, Traced):
         raise TypeError("a traced jax value must be wrapped in a NamedArray")
-    shape = np.shape(x)
+    if not isinstance(x, (np.ndarray, jax.Array, list, tuple)) or (
+            isinstance(x, np.ndarray) and x.dtype.kind not in "biufc"):
+        raise TypeError(f"expected a NamedArray or a number, got {_describe_value(x)}").with_traceback(None)
+    try:
+        shape = np.shape(x)
+    except ValueError:
+        raise TypeError(f"expected a NamedArray or a number, got a ragged {type(x).__name__}") from None
     raise AxisError(f"an unnamed array of shape {shape} cannot be used here; give its axes names with "
                     f"named.named(array, ({', '.join(repr('axis' + str(i)) for i in range(len(shape)))}))",
                     loc=user_location()).with_traceback(None)
 
 
 def _python_scalar(value, dtype: str):
-    np_value = np.asarray(value, dtype=to_numpy_dtype(dtype)).item()
+    try:
+        with np.errstate(all="ignore"):
+            np_value = np.asarray(value, dtype=to_numpy_dtype(dtype)).item()
+    except (OverflowError, ValueError, TypeError):
+        raise ValueError(f"the number {value!r} does not fit the dtype {dtype} it is used with") from None
     if isinstance(np_value, (bool, int, float, complex)):
         return np_value
     return float(np_value)
+
+
+_JAX_CAPTURES: dict[int, dict] = {}  # id(root builder) -> {id(tracer): (Value, tracer)}, see run_staged
 
 
 def _value_of(builder: Builder, x: NamedArray) -> Value:
     arr = x.array
     if type(arr) is Traced:
         return arr.value
+    if isinstance(arr, jax.core.Tracer):  # a value of a jax transformation, captured by traced code
+        root = builder
+        while root.parent is not None:
+            root = root.parent
+        captures = _JAX_CAPTURES.get(id(root))
+        if captures is None:
+            raise TracerError(f"a named.compile'd function uses an array {format_axes(x.axes)} that a jax "
+                              f"transformation is tracing without taking it as an argument; pass it in as an "
+                              f"argument", loc=user_location()).with_traceback(None)
+        if id(arr) not in captures:
+            captures[id(arr)] = (root.add_arg(x.type), arr)
+        return captures[id(arr)][0]
     # A concrete array captured by a traced function becomes a constant of the program.
-    (v,) = builder.emit(Constant, (), {"value": np.asarray(arr), "axes": x.axes})
+    (v,) = builder.emit(Constant, (), {"value": canonical_host_array(arr), "axes": x.axes})
     return v
 
 
 def bind(op_cls: type[Op], operands: Sequence[NamedArray], attrs: Mapping[str, Any] | None = None,
-         regions=()) -> tuple[NamedArray, ...]:
-    """Apply ``op_cls`` to NamedArray operands: record it while tracing, or run it eagerly."""
+         regions=(), *, weak: bool = False) -> tuple[NamedArray, ...]:
+    """Apply ``op_cls`` to NamedArray operands: record it while tracing, or run it eagerly.
+    ``weak`` marks the results weakly typed (see :func:`result_type_weak`)."""
     builder = current_builder()
     if builder is not None:
         values = [_value_of(builder, x) for x in operands]
         results = builder.emit(op_cls, values, attrs, regions)
-        return tuple(NamedArray._new(Traced(r), r.type.axes) for r in results)
-    return _run_eagerly(op_cls, operands, attrs or {})
+        return tuple(NamedArray._new(Traced(r, weak), r.type.axes) for r in results)
+    for x in operands:  # a jax transformation (jit, grad, vmap, ...) is tracing this op
+        if type(x.array) is not _ARRAY_IMPL and isinstance(x.array, jax.core.Tracer):
+            from .interop.primitives import op_function
+            ref = op_function(op_cls, [x.type for x in operands], attrs or {})
+            outs = ref(*(x.array for x in operands))
+            return tuple(NamedArray._new(o, t.axes) for o, t in zip(outs, ref.result_types))
+    return _run_eagerly(op_cls, operands, attrs or {}, weak)
 
 
-def bind1(op_cls: type[Op], operands: Sequence[NamedArray], attrs: Mapping[str, Any] | None = None) -> NamedArray:
-    return bind(op_cls, operands, attrs)[0]
+def bind1(op_cls: type[Op], operands: Sequence[NamedArray], attrs: Mapping[str, Any] | None = None,
+          *, weak: bool = False) -> NamedArray:
+    return bind(op_cls, operands, attrs, weak=weak)[0]
 
 
 class EagerEntry:
@@ -346,32 +512,36 @@ class EagerEntry:
         self.result_axes = result_axes
 
 
-_EAGER: dict[tuple, EagerEntry] = {}  # (op, attrs, axes and dtypes, placement) -> compiled op
-_EAGER_CALLS: dict[tuple, Any] = {}  # (op, attrs, operand axes) -> jaxlib C++ dispatcher, or None
+_EAGER = LRUCache(eager_limit)  # (op, attrs, axes and dtypes, placement, weak) -> compiled op; bounded
+_EAGER_CALLS = LRUCache(eager_limit)  # (op, attrs, weak, operand axes) -> jaxlib C++ dispatcher, or None
 
 
-def _run_eagerly(op_cls, operands, attrs) -> tuple[NamedArray, ...]:
-    # Hot path: the C++ dispatcher of (op, attrs, axes) checks dtypes, shapes and shardings itself
-    # and runs the op's executable without Python; anything new goes through _run_checked.
-    key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())) if attrs else (),
+def _run_eagerly(op_cls, operands, attrs, weak: bool = False) -> tuple[NamedArray, ...]:
+    # Hot path: the C++ dispatcher of (op, attrs, weak, axes) checks dtypes, weak types, shapes and
+    # shardings itself and runs the op's executable without Python; anything new goes through
+    # _run_checked. Only concrete jax arrays take it (jax tracers were routed away by bind()).
+    for x in operands:
+        if type(x.array) is not ARRAY_IMPL:
+            return _run_checked(op_cls, operands, attrs, weak)
+    key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())) if attrs else (), weak,
            *[x.axes for x in operands])
     call = _EAGER_CALLS.get(key, _MISSING)
     if call is _MISSING:
-        call = _EAGER_CALLS[key] = _eager_dispatcher(op_cls, dict(attrs), key[2:])
+        call = _EAGER_CALLS[key] = _eager_dispatcher(op_cls, dict(attrs), key[3:], weak)
     if call is None:
-        return _run_checked(op_cls, operands, attrs)
+        return _run_checked(op_cls, operands, attrs, weak)
     return call(*[x.array for x in operands])
 
 
 _MISSING = object()
 
 
-def _eager_dispatcher(op_cls, attrs, axes):
-    run = functools.partial(_run_arrays, op_cls, attrs, axes)  # under jax.disable_jit
+def _eager_dispatcher(op_cls, attrs, axes, weak: bool = False):
+    run = functools.partial(_run_arrays, op_cls, attrs, axes, weak)  # under jax.disable_jit
 
     def cache_miss(*arrays):
         operands = [NamedArray._new(a, ax) for a, ax in zip(arrays, axes)]
-        entry = _eager_entry(op_cls, operands, attrs)
+        entry = _eager_entry(op_cls, operands, attrs, weak)
         executable = entry.executable
         results = tuple(NamedArray._new(o, ax) for o, ax in zip(executable(arrays), entry.result_axes))
         data = None
@@ -384,9 +554,10 @@ def _eager_dispatcher(op_cls, attrs, axes):
 
 
 # The ops' own fast paths (elementwise, reductions, dot): callers that have checked no trace is open
-# and every operand holds a concrete jax array, and that know an exact hashable key of their attrs,
-# find the C++ dispatcher by the identity of the operands' axes tuples (eager results share their
-# entry's tuple, so a chain of ops hits without hashing a single Axis).
+# and every operand holds a concrete jax array (never a jax tracer), that their results are strongly
+# typed (``weak=False``), and that know an exact hashable key of their attrs, find the C++ dispatcher
+# by the identity of the operands' axes tuples (eager results share their entry's tuple, so a chain
+# of ops hits without hashing a single Axis).
 _BY_ID: dict[tuple, tuple] = {}
 ARRAY_IMPL = pjrt.ArrayImpl
 INEXACT_DTYPES = frozenset(to_numpy_dtype(n) for n in ("bf16", "f16", "f32", "f64", "c64", "c128"))
@@ -412,50 +583,51 @@ def run_eager2(op_cls, x: NamedArray, y: NamedArray, attrs=None, akey=()) -> tup
 
 def _by_id(op_cls, attrs, key, operands) -> tuple:
     attrs = attrs or {}
-    full = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())) if attrs else (),
+    full = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())) if attrs else (), False,
             *[x.axes for x in operands])
     call = _EAGER_CALLS.get(full, _MISSING)
     if call is _MISSING:
-        call = _EAGER_CALLS[full] = _eager_dispatcher(op_cls, dict(attrs), full[2:])
+        call = _EAGER_CALLS[full] = _eager_dispatcher(op_cls, dict(attrs), full[3:])
     if call is None:  # this jaxlib has no C++ dispatcher: the checked path
-        call = functools.partial(_run_arrays, op_cls, attrs, full[2:])
+        call = functools.partial(_run_arrays, op_cls, attrs, full[3:], False)
     if len(_BY_ID) >= 4096:  # the keys hold their axes tuples alive: keep the table bounded
         _BY_ID.clear()
-    hit = _BY_ID[key] = (*full[2:], call)
+    hit = _BY_ID[key] = (*full[3:], call)
     return hit
 
 
-def _run_arrays(op_cls, attrs, axes, *arrays):
-    return _run_checked(op_cls, [NamedArray._new(a, ax) for a, ax in zip(arrays, axes)], attrs)
+def _run_arrays(op_cls, attrs, axes, weak, *arrays):
+    return _run_checked(op_cls, [NamedArray._new(a, ax) for a, ax in zip(arrays, axes)], attrs, weak)
 
 
-def _eager_entry(op_cls, operands, attrs) -> EagerEntry:
-    types = tuple((x.axes, x.array.dtype) for x in operands)
+def _eager_entry(op_cls, operands, attrs, weak: bool = False) -> EagerEntry:
+    types = tuple((x.axes, x.array.dtype if type(x.array) is _JAX_ARRAY else x.dtype) for x in operands)
     placement = eager_placement(operands)  # None unless an operand is split over a mesh
-    key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())), types, placement)
+    key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())), types, placement, weak)
     entry = _EAGER.get(key)
     if entry is None:
-        entry = _EAGER[key] = _compile_eager(op_cls, operands, attrs, placement)
+        entry = _EAGER[key] = _compile_eager(op_cls, operands, attrs, placement, weak)
     return entry
 
 
-def _run_checked(op_cls, operands, attrs) -> tuple[NamedArray, ...]:
+def _run_checked(op_cls, operands, attrs, weak: bool = False) -> tuple[NamedArray, ...]:
     """Run an op eagerly through its cached executable's checked Python call."""
-    entry = _eager_entry(op_cls, operands, attrs)
+    entry = _eager_entry(op_cls, operands, attrs, weak)
     outs = entry.executable([x.array for x in operands])
     return tuple(NamedArray._new(o, axes) for o, axes in zip(outs, entry.result_axes))
 
 
-def _compile_eager(op_cls, operands, attrs, placement=None) -> EagerEntry:
+def _compile_eager(op_cls, operands, attrs, placement=None, weak: bool = False) -> EagerEntry:
     builder = Builder()
-    args = [builder.add_arg(TensorType(dtype_name(x.array.dtype), x.axes)) for x in operands]
+    args = [builder.add_arg(x.type) for x in operands]
     results = builder.emit(op_cls, args, attrs, loc=user_location())
     fn = builder.finish(op_cls.name.replace(".", "_"), results)
     jax_mesh, ir_mesh, mapping = eager_layout(fn, placement)
     stages = run_pipeline(fn, mesh=ir_mesh, mapping=mapping, builtin_passes=False, keep_traced=False,
                           traced=True)
     module = lower_function(stages.partitioned)
-    executable = Executable(module_text(module), stages.partitioned, mesh=jax_mesh)
+    executable = Executable(module_text(module), stages.partitioned, mesh=jax_mesh,
+                            result_weak=(weak,) * len(results) if weak else None)
     return EagerEntry(executable, tuple(r.type.axes for r in results))
 
 
@@ -463,5 +635,5 @@ def eager_cache_size() -> int:
     return len(_EAGER)
 
 
-__all__ = ["NamedArray", "Traced", "bind", "bind1", "as_named", "result_dtype", "resolve_axis", "axis_names",
+__all__ = ["NamedArray", "Traced", "bind", "bind1", "as_named", "result_dtype", "result_type_weak", "is_weak", "resolve_axis", "axis_names",
            "NamedError"]

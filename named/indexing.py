@@ -44,14 +44,18 @@ class dslice:
 
     def __init__(self, start, length):
         size = length.size if isinstance(length, Axis) else length
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 0 <= size < 2 ** 63:
             raise TypeError(f"dslice length must be a non-negative int or an Axis, got {length!r}")
+        if isinstance(start, (int, np.integer)) and not -2 ** 63 <= start < 2 ** 63:
+            raise ValueError(f"dslice start {start} does not fit in 64 bits")
         self.start = start
         self.size = int(size)
 
     @staticmethod
     def block(idx, size: int) -> "dslice":
         """The ``idx``-th block of ``size`` elements: ``dslice(idx * size, size)``."""
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            raise TypeError(f"dblock: `size` must be an int, got {type(size).__name__}")
         return dslice(idx * size if isinstance(idx, (int, np.integer)) else ops.multiply(idx, size), size)
 
     def to_slice(self) -> builtins.slice:
@@ -291,6 +295,8 @@ def slice(array: NamedArray, *args, **kwargs) -> NamedArray:
 
 
 def _slice_one(array, axis, new_axis=None, start=0, length=None) -> NamedArray:
+    if isinstance(start, dslice) and length is None and not isinstance(new_axis, Axis):
+        length = start.size  # haliax: a dslice start carries its length
     if length is None:
         if not isinstance(new_axis, Axis):
             raise TypeError("slice() needs length= or new_axis=Axis(name, size)")
@@ -311,9 +317,9 @@ def _slice_many(array, start: Mapping, length: Mapping | None = None) -> NamedAr
     windows, renames = {}, {}
     for key, s in start.items():
         name = resolve_axis(x, key).name
-        if name not in lengths:
+        if name not in lengths and not isinstance(s, dslice):
             raise TypeError(f"slice: no length given for axis {name!r}")
-        size = lengths.pop(name)
+        size = lengths.pop(name, s.size if isinstance(s, dslice) else None)
         if isinstance(size, Axis):
             renames[name] = size.name
             size = size.size
@@ -328,11 +334,16 @@ def _slice_many(array, start: Mapping, length: Mapping | None = None) -> NamedAr
 
 
 def _windows(x: NamedArray, windows: dict[str, tuple[Any, int]]) -> NamedArray:
-    static, dynamic = {}, {}
+    static, dynamic, dslices = {}, {}, {}
     for name, (start, size) in windows.items():
         n = x.shape[name]
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
             raise TypeError(f"slice length for axis {name!r} must be a non-negative int, got {size!r}")
+        if isinstance(start, dslice):  # reads past the ends give zeros, as when indexing with it
+            if start.size != size:
+                raise _fail(f"slice: axis {name!r} has a dslice of length {start.size} but length {size}")
+            dslices[name] = start
+            continue
         i = _int(start)
         if i is None:
             dynamic[name] = (_scalar_index(Axis(name, n), start, "slice start"), int(size))
@@ -341,7 +352,8 @@ def _windows(x: NamedArray, windows: dict[str, tuple[Any, int]]) -> NamedArray:
         if not (0 <= j and j + size <= n):
             raise _fail(f"slice: a window of length {size} at {i} does not fit axis {name!r} of size {n}")
         static[name] = (j, j + int(size), 1)
-    return _dynamic_slice(_static_slice(x, static), dynamic, "clip")
+    out = _dynamic_slice(_static_slice(x, static), dynamic, "clip")
+    return index(out, dslices) if dslices else out
 
 
 def updated_slice(array: NamedArray, start: Mapping, update) -> NamedArray:
@@ -363,6 +375,9 @@ def updated_slice(array: NamedArray, start: Mapping, update) -> NamedArray:
         raise _fail(f"updated_slice: the update {format_axes(update.axes)} has axes {format_axes(extra)} that "
                     f"the array {format_axes(x.axes)} lacks")
     names, starts = [], []
+    if not isinstance(start, Mapping):
+        raise TypeError(f"updated_slice: `start` must be a dict {{axis: int or 0-axis NamedArray}}, got "
+                        f"{type(start).__name__} {start!r:.60}")
     for key, s in start.items():
         ax = resolve_axis(x, key)
         i = _int(s)

@@ -21,9 +21,12 @@ from named.compiler import Builder, Pass, Stages, current_builder, run_pipeline,
 from named.compiler.pipeline import gc_paused
 from named.compiler.tracer import _state as _TRACE_STATE
 from named.dialect import Axis, AxisError, Full, NamedError, TensorType, dtype_name
-from named.runtime import Executable, pjrt
+from named.runtime import DeletedArrayError, Executable, check_alive, pjrt
 
-from .core import NamedArray, Traced, _value_of
+from ._canonical import canonical_name, python_scalar_dtype, x64_enabled
+from .caches import LRUCache, compiled_limit
+from .core import NamedArray, Traced, _value_of, jax_refusal
+from .donation import DonationSpec
 from .partitioning import _state as _CONTEXT_STATE
 from .partitioning import (check_mesh, current_mapping_entry, current_mesh, normalize_resources,
                            resolve_mesh)
@@ -68,25 +71,44 @@ def _leaf_signature(x):
     if t in _PY_SCALARS:
         return t
     if isinstance(x, (np.ndarray, np.generic, jax.Array)):
+        if isinstance(x, jax.core.Tracer):  # a weakly typed jax scalar stays weak, as a Python scalar
+            return (x.dtype, np.shape(x), x.weak_type)
         return (x.dtype, np.shape(x))
+    if isinstance(x, NamedArray):  # host-backed (e.g. after a tree_map to NumPy): its canonical dtype
+        return (x.dtype, x.axes)
     return (t, id(x))
 
 
 class _Entry:
     """One compiled signature: its executable, stages and how to rebuild the outputs."""
 
-    __slots__ = ("executable", "in_treedef", "out_treedef", "stages", "jax_mesh")
+    __slots__ = ("executable", "in_treedef", "out_treedef", "stages", "jax_mesh", "jax_ref", "result_weak")
 
-    def __init__(self, stages: Stages, in_treedef, out_treedef, jax_mesh):
+    def __init__(self, stages: Stages, in_treedef, out_treedef, jax_mesh, result_weak=None):
+        self.result_weak = result_weak  # results computed only from Python scalars come back weakly typed
         self.stages = stages
         self.in_treedef = in_treedef
         self.out_treedef = out_treedef
         self.jax_mesh = jax_mesh
         self.executable = None
+        self.jax_ref = None
+
+    def jax_call(self, leaves):
+        """Run the program on jax values some of which are tracers: one ``named_call`` whose body
+        is this program's own lowering (see :mod:`named.interop.primitives`)."""
+        from .interop.primitives import FunctionRef
+        if self.jax_ref is None:
+            self.jax_ref = FunctionRef(self.stages.optimized, self.stages.partitioned, self.jax_mesh)
+        return _tree_unflatten(self.out_treedef, self.jax_ref(*leaves))
 
     def compiled(self) -> Executable:
         if self.executable is None:
-            self.executable = Executable(self.stages.executable_text, self.stages.partitioned, mesh=self.jax_mesh)
+            donation = None
+            if self.stages.donated is not None:
+                from named.compiler.lowering.aliasing import alias_plan
+                donation = alias_plan(self.stages.partitioned, self.stages.donated)
+            self.executable = Executable(self.stages.executable_text, self.stages.partitioned, mesh=self.jax_mesh,
+                                         result_weak=self.result_weak, donation=donation)
         return self.executable
 
 
@@ -96,8 +118,11 @@ class CompiledFunction:
     def __init__(self, fn: Callable, *, static_argnames: Sequence[str] = (), static_argnums: Sequence[int] = (),
                  axis_resources: Mapping | None = None, in_axis_resources: Mapping | None = None,
                  out_axis_resources: Mapping | None = None, mesh=None, passes: Sequence[Pass] = (),
-                 builtin_passes: bool = True, timing: bool = False):
+                 builtin_passes: bool = True, timing: bool = False, donate_argnums=(), donate_argnames=(),
+                 donate_args=None, donate_kwargs=None):
         functools.update_wrapper(self, fn)
+        self.donation = DonationSpec(fn, donate_argnums=donate_argnums, donate_argnames=donate_argnames,
+                                     donate_args=donate_args, donate_kwargs=donate_kwargs)
         self.fn = fn
         self.static_argnames = tuple(static_argnames)
         self.static_argnums = tuple(static_argnums)
@@ -109,7 +134,7 @@ class CompiledFunction:
         self.builtin_passes = builtin_passes
         self.timing = timing
         self._signature = inspect.signature(fn) if (self.static_argnames or self.static_argnums) else None
-        self._cache: dict[tuple, _Entry] = {}
+        self._cache = LRUCache(compiled_limit)  # bounded: each entry holds a loaded executable
         check_mesh(mesh)  # its devices are looked up on first use: defining needs no devices
         self._resolved_mesh = None
         self._dispatch = self._new_dispatcher()
@@ -118,12 +143,15 @@ class CompiledFunction:
         # Static arguments are bound in Python; everything else may go through the C++ fast path.
         if self._signature is not None:
             return None
-        dispatch = pjrt.fast_dispatcher(getattr(self.fn, "__name__", "f"), self.fn, self._cache_miss)
+        dispatch = pjrt.fast_dispatcher(getattr(self.fn, "__name__", "f"), self.fn, self._cache_miss,
+                                        capacity=compiled_limit())
         cls = type(self)
         own = cls.__dict__.get("_fast_marker") is _fast_call
-        if dispatch is not None and (own or cls.__call__ is CompiledFunction.__call__):
+        if dispatch is not None and not self.donation.active and (own or cls.__call__ is CompiledFunction.__call__):
             # Calling this object IS calling the C++ dispatcher: no Python frame on a cached call.
             # (`__call__` is looked up on the type, so each function gets its own small subclass.)
+            # A donating function keeps the Python __call__, which turns the dispatcher's error on a
+            # donated (deleted) argument into a DeletedArrayError naming it.
             if not own:
                 cls = self.__class__ = _fast_class(cls)
             cls.__call__ = staticmethod(dispatch)
@@ -136,9 +164,15 @@ class CompiledFunction:
         if _TRACE_STATE.stack:  # called from traced code: inline (the trace is in the C++ key)
             return self.fn(*args, **kwargs), None, False
         entry, leaves = self._entry(args, kwargs)
+        if _has_tracer(leaves):  # under a jax transformation: one named_call of the whole program
+            return entry.jax_call(leaves), None, False
         executable = entry.compiled()
         reusable = executable.accepts_as_is(leaves)
-        result = _tree_unflatten(entry.out_treedef, executable(leaves))
+        try:
+            result = _tree_unflatten(entry.out_treedef, executable(leaves))
+        except DeletedArrayError as e:
+            _check_alive(self.fn, args, kwargs, e, self.donation)
+            raise
         data = None
         if reusable:
             data = pjrt.fastpath_data(executable.loaded, result, executable.arg_shardings,
@@ -152,11 +186,21 @@ class CompiledFunction:
         if not _TRACE_STATE.stack and not _CONTEXT_STATE.meshes and not _CONTEXT_STATE.mappings:
             dispatch = self._dispatch
             if dispatch is not None:
-                return dispatch(*args, **kwargs) if kwargs else dispatch(*args)
+                try:
+                    return dispatch(*args, **kwargs) if kwargs else dispatch(*args)
+                except (RuntimeError, ValueError) as e:  # e.g. an array donated earlier: a typed error naming it
+                    _check_alive(self.fn, args, kwargs, e, self.donation)
+                    raise
         elif current_builder() is not None:  # called from traced code: inline
             return self.fn(*args, **kwargs)
         entry, leaves = self._entry(args, kwargs)
-        outs = entry.compiled()(leaves)
+        if _has_tracer(leaves):
+            return entry.jax_call(leaves)
+        try:
+            outs = entry.compiled()(leaves)
+        except DeletedArrayError as e:
+            _check_alive(self.fn, args, kwargs, e, self.donation)
+            raise
         return _tree_unflatten(entry.out_treedef, outs)
 
     def _placement(self):
@@ -181,19 +225,20 @@ class CompiledFunction:
             args, kwargs, statics = self._split_statics(args, kwargs)
         leaves, treedef = _tree_flatten((args, kwargs))
         jax_mesh, ir_mesh, mapping, mapping_key = self._placement()
-        key = (treedef, tuple(map(_leaf_signature, leaves)), statics, jax_mesh, mapping_key)
+        key = (treedef, tuple(map(_leaf_signature, leaves)), statics, jax_mesh, mapping_key, x64_enabled())
         entry = self._cache.get(key)
         if entry is None:
             with gc_paused():
                 fn = self._trace(args, kwargs, statics)
+            donated = self.donation.mask(args, kwargs) if self.donation.active else None
             try:
                 stages = run_pipeline(fn[0], mesh=ir_mesh, mapping=mapping, passes=self.passes,
                                       builtin_passes=self.builtin_passes, timing=self.timing,
                                       in_mapping=self.in_axis_resources, out_mapping=self.out_axis_resources,
-                                      traced=True)
+                                      traced=True, donated=donated)
             except NamedError as e:  # say where the user called the function
                 raise e.with_location(user_location()).with_traceback(None) from None
-            entry = _Entry(stages, fn[1], fn[2], jax_mesh)
+            entry = _Entry(stages, fn[1], fn[2], jax_mesh, fn[3])
             if not abstract:
                 self._cache[key] = entry
         return entry, leaves
@@ -221,16 +266,25 @@ class CompiledFunction:
         traced = [self._trace_arg(builder, leaf, path) for leaf, path in zip(leaves, paths)]
         args2, kwargs2 = _tree_unflatten(treedef, traced)
         with tracing(builder):
-            out = self.fn(*args2, **kwargs2, **dict(statics))
+            try:
+                out = self.fn(*args2, **kwargs2, **dict(statics))
+            except TypeError as e:  # jax code given a traced value: say so, and what to use instead
+                refusal = jax_refusal(e)
+                if refusal is None:
+                    raise
+                raise refusal.with_traceback(None) from None
             out_leaves, out_treedef = _tree_flatten(out, is_leaf=_is_node_leaf)
             results = [self._result_value(builder, leaf, i) for i, leaf in enumerate(out_leaves)]
+            weak = tuple(isinstance(leaf, NamedArray) and type(leaf.array) is Traced and leaf.array.weak
+                         for leaf in out_leaves)
         # Every result comes back as a NamedArray (Python scalars as 0-axis ones).
         named_leaves = [leaf if isinstance(leaf, NamedArray) else NamedArray._new(0, ()) for leaf in out_leaves]
         out_treedef = jax.tree_util.tree_structure(_tree_unflatten(out_treedef, named_leaves))
         # The structure a real call has: specs stand for NamedArrays of their axes.
         call_leaves = [NamedArray._new(0, leaf.axes) if isinstance(leaf, ArgSpec) else leaf for leaf in leaves]
         in_treedef = jax.tree_util.tree_structure(_tree_unflatten(treedef, call_leaves))
-        return builder.finish(getattr(self.fn, "__name__", "main"), results), in_treedef, out_treedef
+        fn = builder.finish(getattr(self.fn, "__name__", "main"), results)
+        return fn, in_treedef, out_treedef, (weak if any(weak) else None)
 
     def _trace_arg(self, builder: Builder, leaf, path: str):
         if isinstance(leaf, (NamedArray, ArgSpec)):
@@ -239,12 +293,12 @@ class CompiledFunction:
             t = leaf.type
             return NamedArray._new(Traced(builder.add_arg(t)), t.axes)
         if type(leaf) in _PY_SCALARS:
-            v = builder.add_arg(TensorType(_PY_SCALARS[type(leaf)], ()))
+            v = builder.add_arg(TensorType(python_scalar_dtype(type(leaf)), ()))
             return NamedArray._new(Traced(v, weak=True), ())
         if isinstance(leaf, (np.ndarray, np.generic, jax.Array)):
             if np.ndim(leaf) == 0:
-                v = builder.add_arg(TensorType(dtype_name(leaf.dtype), ()))
-                return NamedArray._new(Traced(v), ())
+                v = builder.add_arg(TensorType(canonical_name(leaf.dtype), ()))
+                return NamedArray._new(Traced(v, weak=isinstance(leaf, jax.core.Tracer) and leaf.weak_type), ())
             shape = np.shape(leaf)
             names = ", ".join(f"'axis{i}'" for i in range(len(shape)))
             raise AxisError(f"argument {_describe(self.fn, path)} is an unnamed array of shape {shape}; "
@@ -257,7 +311,7 @@ class CompiledFunction:
         if isinstance(leaf, NamedArray):
             return _value_of(builder, leaf)
         if type(leaf) in _PY_SCALARS:
-            (v,) = builder.emit(Full, (), {"value": leaf, "dtype": _PY_SCALARS[type(leaf)], "axes": ()})
+            (v,) = builder.emit(Full, (), {"value": leaf, "dtype": python_scalar_dtype(type(leaf)), "axes": ()})
             return v
         raise TypeError(f"{getattr(self.fn, '__name__', 'the function')} returned a {type(leaf).__name__} "
                         f"(result #{i}); results must be NamedArrays, scalars, or pytrees of them")
@@ -269,7 +323,9 @@ class CompiledFunction:
         return Lowered(entry, self)
 
     def clear_cache(self) -> None:
+        """Drop every compiled signature and release its executables."""
         self._cache.clear()
+        pjrt.release_dispatcher(self._dispatch)
         self._dispatch = self._new_dispatcher()
 
     @property
@@ -284,6 +340,32 @@ def _fast_class(base: type) -> type:
     """A subclass of ``base`` for one compiled function (its ``__call__`` is set by the caller)."""
     return type(base.__name__, (base,), {"__module__": base.__module__, "__qualname__": base.__qualname__,
                                           "_fast_marker": _fast_call})
+
+
+def _has_tracer(leaves) -> bool:
+    return any(type(x) is not _ARRAY and isinstance(x, jax.core.Tracer) for x in leaves)
+
+
+def _check_alive(fn, args, kwargs, error: Exception, donation: DonationSpec | None = None) -> None:
+    """Re-raise a failed call's error as a DeletedArrayError naming the donated/deleted argument by
+    its parameter path (``p['w']``) and the caller's line, when that is what went wrong (an array
+    deleted earlier, or one donated while also passed in another position)."""
+    flat = jax.tree_util.tree_flatten_with_path((args, kwargs))[0]
+    # (a NamedArray's own array shows as "[<flat index 0>]" in key paths: drop it)
+    names = [f"argument {_describe(fn, jax.tree_util.keystr(path).replace('[<flat index 0>]', ''))}"
+             for path, _ in flat]
+    leaves = [leaf for _, leaf in flat]
+    try:
+        check_alive(leaves, names)
+        if donation is not None and donation.active:
+            donated = {id(x): i for i, (x, d) in enumerate(zip(leaves, donation.mask(args, kwargs)))
+                       if d and isinstance(x, pjrt.Array)}
+            for j, x in enumerate(leaves):
+                if id(x) in donated and donated[id(x)] != j:
+                    raise DeletedArrayError(f"{names[donated[id(x)]]} is donated but the same array is also "
+                                            f"{names[j]}; pass a copy, or do not donate it")
+    except DeletedArrayError as e:
+        raise e.with_location(user_location()).with_traceback(None) from None
 
 
 def _describe(fn, path: str) -> str:
@@ -332,6 +414,11 @@ class Compiled:
         """Optimized HLO after SPMD partitioning."""
         return self._executable.optimized_hlo()
 
+    def memory_analysis(self):
+        """XLA's compiled memory analysis (as jax's ``Compiled.memory_analysis()``): argument, output,
+        alias (results written into donated arguments) and temp sizes in bytes."""
+        return self._executable.memory_stats()
+
     def __call__(self, *args, **kwargs):
         leaves, treedef = _tree_flatten((args, kwargs))
         expected = tuple(t.unsharded() for t in self._entry.stages.traced.arg_types)
@@ -342,6 +429,8 @@ class Compiled:
                 f"  compiled for ({', '.join(map(str, expected))})\n  called with  ({', '.join(map(str, got))})\n"
                 f"lower() again for these arguments, or call the named.compile'd function, which compiles "
                 f"once per signature", loc=user_location()).with_traceback(None)
+        if _has_tracer(leaves):
+            return self._entry.jax_call(leaves)
         return _tree_unflatten(self._entry.out_treedef, self._executable(leaves))
 
 
@@ -353,7 +442,9 @@ def _argument_types(args, kwargs) -> tuple:
             types.append(TensorType(dtype_name(leaf.dtype) if isinstance(leaf, NamedArray) else leaf.dtype,
                                     leaf.axes))
         elif type(leaf) in _PY_SCALARS:
-            types.append(TensorType(_PY_SCALARS[type(leaf)], ()))
+            types.append(TensorType(python_scalar_dtype(type(leaf)), ()))
+        elif isinstance(leaf, (np.ndarray, np.generic, jax.Array)) and np.ndim(leaf) == 0:
+            types.append(TensorType(canonical_name(leaf.dtype), ()))
         elif isinstance(leaf, (np.ndarray, np.generic, jax.Array)):
             types.append(f"unnamed {np.dtype(leaf.dtype).name}{list(np.shape(leaf))}")
         else:
@@ -375,7 +466,10 @@ def compile(fn: Callable | None = None, **options):
     ``out_axis_resources`` (the same for the arguments / results only; without ``axis_resources``
     the intermediates are left to Shardy's propagation, as under pjit), ``mesh``
     (``jax.sharding.Mesh`` or ``{"data": 4}``; else ``named.use_mesh``), ``passes`` (extra passes run
-    before the built-ins), ``builtin_passes``, ``timing``. With ``in_axes=``/``out_axes=`` the function
+    before the built-ins), ``builtin_passes``, ``timing``, and buffer donation: ``donate_argnums`` /
+    ``donate_argnames`` (as jax.jit) or haliax's ``donate_args`` / ``donate_kwargs`` (pytree prefixes of
+    bools or leaf predicates); a donated argument is deleted after the call and XLA may write a result
+    of the same type into its buffers (see :mod:`named.donation`). With ``in_axes=``/``out_axes=`` the function
     takes and returns positional arrays, as under xmap (see :class:`named.XMapFunction`).
 
     >>> import named

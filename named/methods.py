@@ -21,7 +21,7 @@ _OPERATORS = {
     "__rrshift__": _swap(ops.right_shift), "__eq__": ops.equal, "__ne__": ops.not_equal, "__lt__": ops.less,
     "__le__": ops.less_equal, "__gt__": ops.greater, "__ge__": ops.greater_equal,
     "__neg__": ops.negative, "__pos__": ops.positive, "__abs__": ops.abs, "__invert__": ops.bitwise_not,
-    "__divmod__": ops.divmod,
+    "__divmod__": ops.divmod, "__round__": lambda self, ndigits=None: ops.round(self, ndigits or 0),
 }
 
 _METHODS = {

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 
-from named.dialect import (BINARY_OPS, UNARY_OPS, Compare, Convert, Select, dtype_name, is_complex, is_float,
-                           is_inexact, is_integer)
+from named.dialect import (BINARY_OPS, UNARY_OPS, BitcastConvert, Compare, Convert, Select, dtype_name, is_complex,
+                           is_float, is_inexact, is_integer)
+from named.dialect.types import bit_width
 
 from named.compiler.tracer import _state as _TRACE_STATE
 
-from .core import _BY_ID, ARRAY_IMPL, INEXACT_DTYPES, NamedArray, as_named, bind1, result_dtype, run_eager1, run_eager2
+from .core import (_BY_ID, ARRAY_IMPL, INEXACT_DTYPES, NamedArray, Traced, as_named, bind1, is_weak, result_dtype,
+                   result_type_weak, run_eager1, run_eager2)
 
 _UNARY_NAMES = ("abs absolute angle arccos arccosh arcsin arcsinh arctan arctanh around bitwise_count "
                 "bitwise_invert bitwise_not cbrt ceil conj conjugate copy cos cosh deg2rad degrees exp exp2 "
@@ -35,41 +37,55 @@ def astype(x, dtype) -> NamedArray:
     x = as_named(x)
     dtype = dtype_name(dtype)
     if dtype_name(x.dtype) == dtype:
-        return x
+        return _strong(x) if is_weak(x) else x  # an explicit dtype is strong, as in jax
     return bind1(Convert, (x,), {"dtype": dtype})
+
+
+def _strong(x: NamedArray) -> NamedArray:
+    arr = x.array
+    if type(arr) is Traced:
+        return NamedArray._new(Traced(arr.value, False), x.axes)
+    import jax.numpy as jnp
+    return NamedArray._new(jnp.asarray(arr, arr.dtype), x.axes)
 
 
 def _unary(op: str, x, *, inexact: bool = False) -> NamedArray:
     if type(x) is NamedArray and not _TRACE_STATE.stack:  # eager, nothing to convert: C++ dispatch
         a = x.array
-        if type(a) is ARRAY_IMPL and (not inexact or a.dtype in INEXACT_DTYPES):
+        if type(a) is ARRAY_IMPL and not a.weak_type and (not inexact or a.dtype in INEXACT_DTYPES):
             op_cls, ax = UNARY_OPS[op], x.axes
             hit = _BY_ID.get((op_cls, (), id(ax)))
             if hit is not None and hit[0] is ax:
                 return hit[1](a)[0]
             return run_eager1(op_cls, x)[0]
     x = as_named(x)
+    weak = is_weak(x)  # elementwise maps keep weak typing, as in jax
     if inexact and not is_inexact(dtype_name(x.dtype)):
         x = astype(x, result_dtype(1.0))
-    return bind1(UNARY_OPS[op], (x,))
+    return bind1(UNARY_OPS[op], (x,), weak=weak)
 
 
 def _promote(x, y, *, inexact: bool = False):
-    dtype = result_dtype(x, y)
+    return _promote_weak(x, y, inexact=inexact)[:2]
+
+
+def _promote_weak(x, y, *, inexact: bool = False):
+    """Both operands in their common dtype, and whether the result is weakly typed (jax's rule)."""
+    dtype, weak = result_type_weak(x, y)
     if inexact and not is_inexact(dtype):
         dtype = result_dtype(1.0)  # integers and bools compute in the default float, as in jax.numpy
-    return as_named(x, dtype), as_named(y, dtype)
+    return as_named(x, dtype), as_named(y, dtype), weak
 
 
 def _binary(op: str, x, y, *, inexact: bool = False) -> NamedArray:
     if type(x) is NamedArray and type(y) is NamedArray and not _TRACE_STATE.stack:
-        a, b = x.array, y.array  # eager, one dtype (nothing to promote): C++ dispatch
-        if type(a) is ARRAY_IMPL and type(b) is ARRAY_IMPL:
+        a, b = x.array, y.array  # eager, one strong dtype (nothing to promote): C++ dispatch
+        if type(a) is ARRAY_IMPL and type(b) is ARRAY_IMPL and not (a.weak_type or b.weak_type):
             d = a.dtype
             if d == b.dtype and (not inexact or d in INEXACT_DTYPES):
                 return run_eager2(BINARY_OPS[op], x, y)[0]
-    x, y = _promote(x, y, inexact=inexact)
-    return bind1(BINARY_OPS[op], (x, y))
+    x, y, weak = _promote_weak(x, y, inexact=inexact)
+    return bind1(BINARY_OPS[op], (x, y), weak=weak)
 
 
 def _compare(direction: str, x, y) -> NamedArray:
@@ -155,8 +171,7 @@ def square(x):
 
 
 def reciprocal(x):
-    x = as_named(x)
-    return divide(1, x) if is_inexact(_dtype(x)) else floor_divide(1, x)
+    return divide(1, x)  # integers divide in the default float, as jax.numpy.reciprocal does
 
 
 def deg2rad(x):
@@ -189,6 +204,8 @@ def rint(x): return _rounding("round_even", x)
 
 def round(x, decimals: int = 0):
     """Round half to even, like ``numpy.round``; ``decimals`` shifts the rounding position."""
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not -400 < decimals < 400:
+        raise TypeError(f"round: `decimals` must be an int (within +-400), got {decimals!r:.60}")
     if decimals == 0:
         return rint(x)
     x = _to_inexact(x)
@@ -292,8 +309,11 @@ def signbit(x):
         return _full_like_bool(x, False)
     if is_integer(_dtype(x)):
         return less(x, 0)
-    # -0.0 and negative NaNs have the bit set: compare on the sign of 1/x for zeros
-    return logical_or(less(x, 0), logical_and(equal(x, 0), less(divide(1.0, x), 0)))
+    # the sign bit itself (set for -0.0 and negative NaNs): the bits read as a signed integer
+    if is_complex(_dtype(x)):
+        raise TypeError(f"signbit is not defined for complex values (got {_dtype(x)}), as in jax.numpy")
+    bits = bind1(BitcastConvert, (x,), {"dtype": f"i{bit_width(_dtype(x))}"})
+    return less(bits, 0)
 
 
 def sinc(x):
@@ -338,14 +358,22 @@ def divide(x, y):
 true_divide = divide
 
 
+def _refuse_complex(name: str, x) -> None:
+    if is_complex(_dtype(x)):
+        raise TypeError(f"{name} is not defined for complex values (got {_dtype(x)}), as in jax.numpy")
+
+
 def fmod(x, y):
     """Remainder with the sign of the dividend (C ``fmod``)."""
-    return _binary("rem", x, y)
+    x, y = _promote(x, y)
+    _refuse_complex("fmod", x)
+    return bind1(BINARY_OPS["rem"], (x, y))
 
 
 def remainder(x, y):
     """Remainder with the sign of the divisor (Python ``%``)."""
     x, y = _promote(x, y)
+    _refuse_complex("remainder (%)", x)
     if _dtype(x) == "bool":
         raise TypeError("remainder is not defined for bool")
     r = bind1(BINARY_OPS["rem"], (x, y))
@@ -359,6 +387,7 @@ mod = remainder
 def floor_divide(x, y):
     """Division rounded towards minus infinity (Python ``//``)."""
     x, y = _promote(x, y)
+    _refuse_complex("floor_divide (//)", x)
     if is_integer(_dtype(x)):
         q = bind1(BINARY_OPS["div"], (x, y))
         if _dtype(x)[0] == "u":
@@ -368,11 +397,12 @@ def floor_divide(x, y):
         return where(adjust, subtract(q, 1), q)
     if _dtype(x) == "bool":
         raise TypeError("floor_divide is not defined for bool")
-    # numpy's formulation: exact quotient of (x - fmod) / y, stepped down when the signs disagree
+    # CPython's float_divmod (as jax.numpy): exact quotient of (x - fmod) / y, stepped down when the
+    # signs disagree; a zero divisor divides x itself, so 5.0 // 0.0 is inf
     r = bind1(BINARY_OPS["rem"], (x, y))
-    q = divide(subtract(x, r), y)
-    step = logical_and(not_equal(r, 0), not_equal(less(r, 0), less(y, 0)))
-    return rint(where(step, subtract(q, 1), q))
+    q = divide(where(equal(y, 0), x, subtract(x, r)), y)
+    step = logical_and(not_equal(r, 0), not_equal(sign(y), sign(r)))
+    return _unary("round_afz", where(step, subtract(q, 1), q))
 
 
 def divmod(x, y):
@@ -408,7 +438,8 @@ def hypot(x, y):
     big, small = maximum(x, y), minimum(x, y)
     safe = where(equal(big, 0), 1.0, big)
     ratio = divide(small, safe)
-    return where(equal(big, 0), 0.0, multiply(big, sqrt(add(1.0, multiply(ratio, ratio)))))
+    out = where(equal(big, 0), 0.0, multiply(big, sqrt(add(1.0, multiply(ratio, ratio)))))
+    return where(logical_or(isinf(x), isinf(y)), math.inf, out)  # inf wins even over NaN, as in C and jax
 
 
 def logaddexp(x, y):
@@ -459,8 +490,8 @@ bitwise_left_shift, bitwise_right_shift = left_shift, right_shift
 def where(condition, x, y) -> NamedArray:
     """Elementwise choice: ``x`` where ``condition`` is true, else ``y`` (broadcasting by name)."""
     condition = astype(as_named(condition), "bool")
-    x, y = _promote(x, y)
-    return bind1(Select, (condition, x, y))
+    x, y, weak = _promote_weak(x, y)
+    return bind1(Select, (condition, x, y), weak=weak)
 
 
 def clip(x, a_min=None, a_max=None) -> NamedArray:

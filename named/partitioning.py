@@ -179,13 +179,14 @@ def current_mapping_entry() -> tuple:
 
 
 # ------------------------------------------------------------------------------------------- shard
-def shard(x: Any, mapping: Resources | None = None):
+def shard(x: Any, mapping: Resources | None = None, mesh=None):
     """Constrain how ``x`` (a NamedArray or a pytree of them) is split over the mesh.
 
     Inside ``@named.compile`` it records ``named.sharding_constraint`` (lowered to
     ``sdy.sharding_constraint``); ``mapping=None`` means the ``axis_mapping`` in force, else the compiled
-    function's mapping. Eagerly it re-places the arrays on the mesh (``use_mesh``, else the mesh they
-    are on; with neither it returns ``x`` unchanged).
+    function's mapping. Eagerly it re-places the arrays on the mesh (``mesh=``, else ``use_mesh``, else
+    the mesh they are on; with none it returns ``x`` unchanged). Leaves that are not NamedArrays
+    (plain arrays, scalars) are left alone.
 
     >>> import named
     >>> x = named.ones(named.make_axes(batch=8, embed=4))
@@ -196,6 +197,9 @@ def shard(x: Any, mapping: Resources | None = None):
     """
     from .core import NamedArray
 
+    if mesh is not None and current_builder() is None:  # eager: place on this mesh (haliax's mesh=)
+        with use_mesh(mesh):
+            return shard(x, mapping)
     if mapping is None:
         mapping = current_axis_mapping()
     table = normalize_resources(mapping)[0]
@@ -269,3 +273,14 @@ def eager_layout(fn: Function, placement) -> "tuple[pjrt.Mesh | None, Mesh | Non
         if all(a.size % split == 0 for v in values for a in v.type.axes if a.name == logical):
             fitting[logical] = resources
     return jax_mesh, ir_mesh, fitting
+
+
+def __getattr__(name: str):
+    """haliax's ``haliax.partitioning`` names that live in :mod:`named.partitioning_helpers`
+    (``named.partitioning.named_jit`` etc.), looked up lazily to keep the import order simple."""
+    if name.startswith("__"):  # the import machinery probes __path__ etc. while modules still load
+        raise AttributeError(name)
+    from . import partitioning_helpers
+    if name in partitioning_helpers.__all__:
+        return getattr(partitioning_helpers, name)
+    raise AttributeError(f"module 'named.partitioning' has no attribute {name!r}")

@@ -82,6 +82,10 @@ def key(seed) -> Key:
     """
     if isinstance(seed, NamedArray):
         return _traced_key(seed)
+    if isinstance(seed, (jax.Array, np.ndarray)) and np.ndim(seed) == 0 and jnp.issubdtype(seed.dtype, jnp.integer):
+        if isinstance(seed, jax.core.Tracer):  # a seed jax is tracing (jax.jit, jax.vmap over seeds)
+            return _traced_key(NamedArray._new(seed, ()))
+        seed = int(seed)  # a 0-d array acts as the int it holds
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"a PRNG seed must be an int, got {seed!r}")
     # jax's default 32-bit mode keeps the low 32 bits of the seed; the high word is 0
@@ -286,3 +290,9 @@ def _randint(k: Key, axes, minval, maxval, dtype: str) -> NamedArray:
 def _same(a: NamedArray, b: NamedArray) -> tuple[NamedArray, NamedArray]:
     """Binary ops take one dtype; the first operand's wins (operands here already agree or are bounds)."""
     return a, ops.astype(b, dtype_name(a.dtype))
+
+
+from .random_dists import *  # noqa: E402,F401,F403  (more samplers: gamma, poisson, categorical, ...)
+from .random_dists import __all__ as _more_samplers  # noqa: E402
+
+__all__ += _more_samplers

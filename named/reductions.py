@@ -16,7 +16,7 @@ from named.compiler import user_location
 
 from named.compiler.tracer import _state as _TRACE_STATE
 
-from .core import (ARRAY_IMPL, INEXACT_DTYPES, NamedArray, as_named, axis_names, bind1, resolve_axis,
+from .core import (ARRAY_IMPL, NamedArray, as_named, axis_names, bind1, resolve_axis,
                    result_dtype, run_eager1)
 from . import ops
 
@@ -70,23 +70,38 @@ def _accumulation_dtype(x: NamedArray) -> str:
     return d
 
 
-_KEEPS_DTYPE = INEXACT_DTYPES | {np.dtype(d) for d in ("int32", "int64", "uint32", "uint64")}
+def _upcast_reduce(kind: str, x: NamedArray, axis, where, identity, dtype) -> NamedArray:
+    # bf16/f16 accumulate in f32 and round once at the end, as jax.numpy does
+    d = dtype_name(dtype) if dtype is not None else _accumulation_dtype(x)
+    if d in ("bf16", "f16"):
+        return ops.astype(_reduce(kind, ops.astype(x, "f32"), axis, where, identity), d)
+    return _reduce(kind, x, axis, where, identity, d)
+
+
+# dtypes a sum keeps as they are (no widening, no f32 accumulation): the eager fast path's
+_KEEPS_DTYPE = frozenset(np.dtype(d) for d in ("float32", "float64", "complex64", "complex128", "int32", "int64",
+                                               "uint32", "uint64"))
 
 
 def sum(x, axis=None, *, where=None, dtype=None) -> NamedArray:
-    """Sum over ``axis`` (all axes when None)."""
+    """Sum over ``axis`` (all axes when None).
+
+    >>> import named
+    >>> named.sum(named.ones(named.make_axes(a=3)), "a").item()
+    3.0
+    """
     if type(axis) is str and type(x) is NamedArray and where is None and dtype is None and not _TRACE_STATE.stack:
         a = x.array  # eager over one named axis, no widening: C++ dispatch
-        if type(a) is ARRAY_IMPL and a.dtype in _KEEPS_DTYPE:
+        if type(a) is ARRAY_IMPL and not a.weak_type and a.dtype in _KEEPS_DTYPE:
             return run_eager1(REDUCE_OPS["sum"], x, {"axes": (axis,)}, ("axes", axis))[0]
     x = as_named(x)
-    return _reduce("sum", x, axis, where, 0, dtype or _accumulation_dtype(x))
+    return _upcast_reduce("sum", x, axis, where, 0, dtype)
 
 
 def prod(x, axis=None, *, where=None, dtype=None) -> NamedArray:
     """Product over ``axis`` (all axes when None)."""
     x = as_named(x)
-    return _reduce("prod", x, axis, where, 1, dtype or _accumulation_dtype(x))
+    return _upcast_reduce("prod", x, axis, where, 1, dtype)
 
 
 def _extreme_identity(x: NamedArray, kind: str):
@@ -222,14 +237,23 @@ def nanprod(x, axis=None, *, where=None, dtype=None):
     return prod(x, axis, where=_and_where(x, where), dtype=dtype)
 
 
+def _all_nan(x, axis, where=None):
+    """True where no element along ``axis`` is a number (nan-reductions give NaN / -1 there, as jax)."""
+    return ops.logical_not(any(_and_where(x, where), axis))
+
+
 def nanmax(x, axis=None, *, where=None):
+    """Maximum ignoring NaNs (NaN where every element is NaN)."""
     x = as_named(x)
-    return max(x, axis, where=_and_where(x, where))
+    out = max(x, axis, where=_and_where(x, where))
+    return ops.where(_all_nan(x, axis, where), math.nan, out) if is_inexact(dtype_name(x.dtype)) else out
 
 
 def nanmin(x, axis=None, *, where=None):
+    """Minimum ignoring NaNs (NaN where every element is NaN)."""
     x = as_named(x)
-    return min(x, axis, where=_and_where(x, where))
+    out = min(x, axis, where=_and_where(x, where))
+    return ops.where(_all_nan(x, axis, where), math.nan, out) if is_inexact(dtype_name(x.dtype)) else out
 
 
 def nanmean(x, axis=None, *, where=None, dtype=None):
@@ -251,11 +275,11 @@ def nanargmax(x, axis=None):
     x = as_named(x)
     if not is_float(dtype_name(x.dtype)):
         return argmax(x, axis)
-    return argmax(ops.where(ops.isnan(x), -math.inf, x), axis)
+    return ops.where(_all_nan(x, axis), -1, argmax(ops.where(ops.isnan(x), -math.inf, x), axis))
 
 
 def nanargmin(x, axis=None):
     x = as_named(x)
     if not is_float(dtype_name(x.dtype)):
         return argmin(x, axis)
-    return argmin(ops.where(ops.isnan(x), math.inf, x), axis)
+    return ops.where(_all_nan(x, axis), -1, argmin(ops.where(ops.isnan(x), math.inf, x), axis))

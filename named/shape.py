@@ -9,6 +9,7 @@ from named.dialect import Axis, AxisError, Broadcast, Dot, Rename, Transpose, fo
 
 from named.compiler.tracer import _state as _TRACE_STATE
 
+from ._checks import describe, mapping_arg, sequence_arg
 from .core import _BY_ID, ARRAY_IMPL, NamedArray, as_named, axis_names, bind1, result_dtype, run_eager2
 from . import ops
 
@@ -37,7 +38,7 @@ def dot(*arrays: NamedArray, axis=..., precision=None, preferred_element_type=No
             ax, ay, a, b = x.axes, y.axes, x.array, y.array
             hit = _BY_ID.get((Dot, axis, id(ax), id(ay)))
             if hit is not None and hit[0] is ax and hit[1] is ay and type(a) is ARRAY_IMPL \
-                    and type(b) is ARRAY_IMPL and a.dtype == b.dtype:
+                    and type(b) is ARRAY_IMPL and a.dtype == b.dtype and not (a.weak_type or b.weak_type):
                 return hit[2](a, b)[0]
             out = _eager_dot(x, y, axis)
             if out is not None:
@@ -97,7 +98,7 @@ def _eager_dot(x, y, axis: str) -> NamedArray | None:
     if type(x) is not NamedArray or type(y) is not NamedArray:
         return None
     a, b = x.array, y.array
-    if type(a) is not ARRAY_IMPL or type(b) is not ARRAY_IMPL or a.dtype != b.dtype:
+    if type(a) is not ARRAY_IMPL or type(b) is not ARRAY_IMPL or a.dtype != b.dtype or a.weak_type or b.weak_type:
         return None
     ax, ay = x.axes, y.axes
     sizes = {n.name: n.size for n in ax}
@@ -111,7 +112,9 @@ def rename(x: NamedArray, renames: Mapping) -> NamedArray:
     """Rename axes: ``rename(x, {"embed": "hidden"})`` (keys/values are names or Axis objects)."""
     x = as_named(x)
     pairs = []
-    for old, new in renames.items():
+    for old, new in mapping_arg(renames, "rename", "renames", "a dict {old name: new name}").items():
+        if not isinstance(old, (str, Axis)) or not isinstance(new, (str, Axis)):
+            raise TypeError(f"rename: `renames` maps axis names (or Axis objects) to names, got {old!r}: {new!r}")
         old_name = old.name if isinstance(old, Axis) else old
         new_name = new.name if isinstance(new, Axis) else new
         current = x.shape.get(old_name)
@@ -131,6 +134,9 @@ def _axes_list(axes) -> tuple[Axis, ...]:
         return (axes,)
     if isinstance(axes, Mapping):
         return tuple(Axis(n, s) for n, s in axes.items())
+    if not isinstance(axes, (tuple, list)):
+        raise TypeError(f"expected axes as a named.Axis, a tuple/list of them or a dict of sizes, got "
+                        f"{describe(axes)}")
     out = tuple(axes)
     for a in out:
         if not isinstance(a, Axis):
@@ -187,10 +193,19 @@ def rearrange(x, axes, /, **bindings) -> NamedArray:
 
 
 def transpose(x, axes: Sequence) -> NamedArray:
+    """``x`` with its axes in the order ``axes`` (names or Axis objects; one ``...`` stands for the rest)."""
     x = as_named(x)
-    axes = tuple(axes)
+    axes = sequence_arg(axes, "rearrange", "axes", "a rearrange string or a tuple/list of axis names")
     if sum(1 for a in axes if a is ...) > 1:
-        raise AxisError("rearrange: at most one ... is allowed", loc=user_location())
+        # haliax: several ... give a partial order; unlisted axes keep their places around the listed ones
+        from .axis import rearrange_for_partial_order
+        for a in axes:
+            if isinstance(a, Axis) and a.name in x.shape and x.shape[a.name] != a.size:
+                raise AxisError(f"rearrange: axis {a.name!r} has size {x.shape[a.name]}, not {a.size}",
+                                loc=user_location())
+        axes = tuple(a.name if isinstance(a, Axis) else a for a in axes)
+        order = rearrange_for_partial_order(axes, tuple(a.name for a in x.axes))
+        return x if order == tuple(a.name for a in x.axes) else bind1(Transpose, (x,), {"order": order})
     names = [a for a in axes if a is not ...]
     listed = axis_names(names) if names else ()
     for a in names:

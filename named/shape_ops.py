@@ -15,6 +15,7 @@ from named.compiler import user_location
 from named.dialect import Axis, AxisError, Concatenate, Pad, Reshape, Reverse, Slice, format_axes
 
 from . import ops
+from ._checks import describe, mapping_arg, sequence_arg
 from .core import NamedArray, as_named, axis_names, bind1, resolve_axis, result_dtype
 
 __all__ = ["flatten_axes", "unflatten_axis", "ravel", "flatten", "split", "concatenate", "stack", "unbind",
@@ -72,10 +73,15 @@ def flatten_axes(array, old_axes, new_axis=None):
     Axis(name='all', size=24)
     """
     if not isinstance(array, NamedArray):
+        if not isinstance(array, (Axis, tuple, list)):
+            raise TypeError(f"flatten_axes: `array` must be a NamedArray, an Axis or a tuple of Axis, got "
+                            f"{describe(array)}")
         return _flatten_spec(array, old_axes, new_axis)
     if new_axis is None:
         raise TypeError("flatten_axes(array, old_axes, new_axis) needs the new axis")
-    old = [resolve_axis(array, a) for a in ((old_axes,) if isinstance(old_axes, (str, Axis)) else old_axes)]
+    old_axes = (old_axes,) if isinstance(old_axes, (str, Axis)) else sequence_arg(
+        old_axes, "flatten_axes", "old_axes", "an axis or a tuple of axes")
+    old = [resolve_axis(array, a) for a in old_axes]
     order, axes = _merge_order(array.axes, old, new_axis)
     from .shape import transpose
     array = transpose(array, [a.name for a in order])
@@ -98,11 +104,14 @@ def _merge_order(axes: tuple[Axis, ...], old: list[Axis], new_axis) -> tuple[lis
 def _flatten_spec(spec, old_axes, new_axis):
     single = isinstance(spec, Axis)
     spec = (spec,) if single else tuple(spec)
+    if not all(isinstance(a, Axis) for a in spec):
+        raise TypeError(f"flatten_axes: an axis spec must hold named.Axis objects, got {describe(spec)}")
     if new_axis is None:  # flatten_axes(spec, new_axis): merge all of them into one Axis
         return _new_axis(old_axes, int(np.prod([a.size for a in spec], dtype=np.int64)), "flatten_axes")
     by_name = {a.name: a for a in spec}
     old = []
-    for a in ((old_axes,) if isinstance(old_axes, (str, Axis)) else old_axes):
+    for a in ((old_axes,) if isinstance(old_axes, (str, Axis)) else sequence_arg(
+            old_axes, "flatten_axes", "old_axes", "an axis or a tuple of axes")):
         found = by_name.get(_name(a))
         if found is None or (isinstance(a, Axis) and a != found):
             raise _err(f"flatten_axes: {a} is not in {format_axes(spec)}")
@@ -125,7 +134,7 @@ def unflatten_axis(array: NamedArray, axis, new_axes) -> NamedArray:
         new_axes = (new_axes,)
     elif isinstance(new_axes, Mapping):
         new_axes = tuple(Axis(n, s) for n, s in new_axes.items())
-    new_axes = tuple(new_axes)
+    new_axes = sequence_arg(new_axes, "unflatten_axis", "new_axes", "a named.Axis, a tuple of them or a dict of sizes")
     if not new_axes and old.size != 1:
         raise _err(f"unflatten_axis: only an axis of size 1 can be removed (split into no axes), got {old}")
     for a in new_axes:
@@ -164,7 +173,7 @@ def concatenate(axis, arrays: Sequence[NamedArray]) -> NamedArray:
     >>> named.concatenate("A", [named.zeros((A, B)), named.ones((B, A.resize(5)))]).shape
     {'A': 7, 'B': 3}
     """
-    arrays = [as_named(a) for a in arrays]
+    arrays = [as_named(a) for a in sequence_arg(arrays, "concatenate", "arrays", "a list of NamedArrays")]
     if not arrays:
         raise ValueError("concatenate needs at least one array")
     name = _name(axis)
@@ -182,7 +191,7 @@ def concatenate(axis, arrays: Sequence[NamedArray]) -> NamedArray:
 def stack(axis, arrays: Sequence[NamedArray]) -> NamedArray:
     """Stack equally-shaped ``arrays`` along a new first axis ``axis`` (a name, or an Axis whose size
     is ``len(arrays)``)."""
-    arrays = [as_named(a) for a in arrays]
+    arrays = [as_named(a) for a in sequence_arg(arrays, "stack", "arrays", "a list of NamedArrays")]
     if not arrays:
         raise ValueError("stack needs at least one array")
     new = _new_axis(axis, len(arrays), "stack")
@@ -212,7 +221,8 @@ def split(a: NamedArray, axis, new_axes: Sequence[Axis]) -> list[NamedArray]:
     """
     a = as_named(a)
     old = resolve_axis(a, axis)
-    new_axes = [x if isinstance(x, Axis) else _bad_axis("split", x) for x in new_axes]
+    new_axes = [x if isinstance(x, Axis) else _bad_axis("split", x)
+                for x in sequence_arg(new_axes, "split", "new_axes", "a list of named.Axis")]
     total = sum(x.size for x in new_axes)
     if total != old.size:
         raise _err(f"split: the new axes {format_axes(new_axes)} add up to {total}, not to {old}")
@@ -263,8 +273,11 @@ def pad(array: NamedArray, pad_width: Mapping, *, mode: str = "constant", consta
     if mode not in _PAD_MODES:
         raise ValueError(f"pad: mode must be one of {', '.join(_PAD_MODES)}, got {mode!r}")
     widths = {}
-    for axis, width in pad_width.items():
+    for axis, width in mapping_arg(pad_width, "pad", "pad_width", "a dict {axis: (before, after)}").items():
         name = resolve_axis(array, axis).name
+        if not isinstance(width, (int, np.integer, tuple, list)) or (
+                isinstance(width, (tuple, list)) and len(width) != 2):
+            raise _err(f"pad: the widths for axis {name!r} must be an int or (before, after), got {width!r}")
         lo, hi = (width, width) if isinstance(width, (int, np.integer)) else tuple(width)
         if any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 0 for w in (lo, hi)):
             raise _err(f"pad: the widths for axis {name!r} must be non-negative ints, got {width!r}")
@@ -332,8 +345,7 @@ def roll(array: NamedArray, shift, axis) -> NamedArray:
 def flip(array: NamedArray, axis=None) -> NamedArray:
     """Reverse the order of elements along ``axis`` (a name, Axis or several; None: every axis)."""
     array = as_named(array)
-    names = array.axis_names() if axis is None else tuple(resolve_axis(array, a).name for a in
-                                                           ((axis,) if isinstance(axis, (str, Axis)) else axis))
+    names = array.axis_names() if axis is None else tuple(resolve_axis(array, a).name for a in axis_names(axis))
     return bind1(Reverse, (array,), {"axes": tuple(names)}) if names else array
 
 

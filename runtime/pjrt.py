@@ -13,10 +13,16 @@ import jax
 import jax.extend as jex
 import numpy as np
 from jaxlib import xla_client
+from jaxlib import version as _jaxlib_version
 
-__all__ = ["devices", "compile", "result_handlers", "execute", "Mesh", "NamedSharding", "PartitionSpec",
-           "SingleDeviceSharding", "Array", "ArrayImpl", "device_put", "optimized_hlo", "refuse_as_jax_value",
-           "fast_dispatcher", "fastpath_data", "set_dispatch_context"]
+from . import cache as _cache
+
+jaxlib_version = _jaxlib_version.__version__
+
+__all__ = ["DeletedArgumentError", "canonical_dtype", "devices", "compile", "result_handlers", "execute", "Mesh",
+           "NamedSharding", "PartitionSpec", "SingleDeviceSharding", "Array", "ArrayImpl", "device_put",
+           "optimized_hlo", "refuse_as_jax_value", "memory_stats", "allgather", "fast_dispatcher", "fastpath_data",
+           "set_dispatch_context", "release_dispatcher"]
 
 Array = jax.Array
 Mesh = jax.sharding.Mesh
@@ -24,7 +30,13 @@ NamedSharding = jax.sharding.NamedSharding
 PartitionSpec = jax.sharding.PartitionSpec
 SingleDeviceSharding = jax.sharding.SingleDeviceSharding
 device_put = jax.device_put
+RuntimeError_ = jax.errors.JaxRuntimeError  # what PJRT raises for a bad buffer (a RuntimeError)
 ArrayImpl = type(jax.numpy.zeros(()))  # the concrete jax.Array class; exact type checks are fast
+
+
+def canonical_dtype(dtype) -> np.dtype:
+    """The dtype jax places ``dtype`` as (64-bit types become 32-bit unless ``jax_enable_x64``)."""
+    return jax.dtypes.canonicalize_dtype(dtype)
 
 
 def devices(platform: str | None = None) -> list:
@@ -39,15 +51,25 @@ def compile(module_text: str, device_list: Sequence, *, sharded: bool):
                                               device_assignment=ids)
     if sharded:
         options.executable_build_options.use_shardy_partitioner = True
-    return backend.compile_and_load(module_text, xla_client.DeviceList(tuple(device_list)), options)
+    devices = xla_client.DeviceList(tuple(device_list))
+    # The persistent cache (runtime/cache.py) keys on everything that changes the binary.
+    facts = (jaxlib_version, backend.platform, backend.platform_version, device_list[0].device_kind,
+             tuple(d.id for d in device_list))
+    return _cache.compile_cached(
+        module_text, options.SerializeAsString(), facts,
+        lambda: backend.compile_and_load(module_text, devices, options),
+        backend.serialize_executable,
+        lambda payload: backend.deserialize_executable(payload, devices, options))
 
 
-def result_handlers(specs: Sequence[tuple[tuple[int, ...], np.dtype, object]]) -> list:
-    """Per-output callables turning one output's per-device buffers into a global ``jax.Array``."""
+def result_handlers(specs: Sequence[tuple[tuple[int, ...], np.dtype, object]], weak=None) -> list:
+    """Per-output callables turning one output's per-device buffers into a global ``jax.Array``
+    (weakly typed where ``weak[i]`` is true, as jax types results computed from Python scalars)."""
+    weak = weak or (False,) * len(specs)
     try:  # jax's own C++ handlers: the fast path jax.jit uses
         from jax._src import array as _array, core as _core
-        return [_array._array_global_result_handler(_core.ShapedArray(shape, dtype), sharding, True)
-                for shape, dtype, sharding in specs]
+        return [_array._array_global_result_handler(_core.ShapedArray(shape, dtype, weak_type=w), sharding, True)
+                for (shape, dtype, sharding), w in zip(specs, weak)]
     except (ImportError, AttributeError, TypeError):  # pragma: no cover - portable fallback
         return [_public_handler(shape, sharding) for shape, _, sharding in specs]
 
@@ -60,7 +82,32 @@ def _public_handler(shape, sharding):
 
 def execute(executable, args: Sequence[jax.Array], handlers: Sequence) -> list:
     """Run a loaded executable on arguments already placed as it expects."""
-    return executable.execute_sharded(args).consume_with_handlers(handlers)
+    try:
+        return executable.execute_sharded(args).consume_with_handlers(handlers)
+    except jax.errors.JaxRuntimeError:
+        deleted = [i for i, a in enumerate(args) if isinstance(a, jax.Array) and a.is_deleted()]
+        if deleted:  # PJRT only says "Expected args ... to have 1 shards"
+            raise DeletedArgumentError(
+                f"argument #{deleted[0]} was deleted (donated to an earlier call, or .delete()d) and "
+                f"cannot be used again; pass a live array") from None
+        raise
+
+
+class DeletedArgumentError(ValueError):
+    """An argument's buffers were deleted (donated or ``.delete()``d) before the call."""
+
+
+def allgather(array: jax.Array) -> np.ndarray:
+    """All of a global array as host data, collected from every process (a collective)."""
+    if array.is_fully_addressable or array.is_fully_replicated:
+        return np.asarray(array)
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(array, tiled=True))
+
+
+def memory_stats(executable):
+    """XLA's compiled memory analysis of a loaded executable (argument, output, alias and temp bytes)."""
+    return executable.get_compiled_memory_stats()
 
 
 def optimized_hlo(executable) -> str:
@@ -74,7 +121,7 @@ def optimized_hlo(executable) -> str:
 # Python `cache_miss` callback. `named` hands it our own executables, so a cached call costs about
 # what a jax.jit call costs. These are private jax APIs (pinned release); if they are missing, the
 # callers keep their Python path.
-def fast_dispatcher(name: str, fun, cache_miss):
+def fast_dispatcher(name: str, fun, cache_miss, capacity: int = 4096):
     """A C++ dispatcher calling ``cache_miss(*args, **kwargs) -> (result, fastpath | None, False)``
     on signatures it has not seen; None when this jaxlib lacks the API."""
     if _CONTEXT_KEY is None:  # pragma: no cover - contexts could not be told apart
@@ -83,7 +130,7 @@ def fast_dispatcher(name: str, fun, cache_miss):
         from jax._src import tree_util as _tree_util
         from jax._src.interpreters import pxla as _pxla
         from jaxlib import _jax
-        cache = _jax.PjitFunctionCache(capacity=4096)
+        cache = _jax.PjitFunctionCache(capacity=capacity)
         return _jax.pjit(name, fun, cache_miss, (), (), _pxla.JitGlobalCppCacheKeys(),
                          _tree_util.dispatch_registry, _pxla.cc_shard_arg, cache)
     except (ImportError, AttributeError, TypeError):  # pragma: no cover - API moved in another jax
@@ -109,6 +156,13 @@ def set_dispatch_context(value) -> None:
         _CONTEXT_KEY.set_local(value)
 
 
+def release_dispatcher(dispatch) -> None:
+    """Drop the executables a dispatcher from :func:`fast_dispatcher` holds (None is fine)."""
+    clear = getattr(dispatch, "_clear_cache", None)
+    if clear is not None:
+        clear()
+
+
 def fastpath_data(executable, result, in_shardings, out_shardings):
     """What the C++ dispatcher needs to run ``executable`` again without Python, or None."""
     try:
@@ -122,7 +176,7 @@ def fastpath_data(executable, result, in_shardings, out_shardings):
     n = len(in_shardings)
     return _pxla.MeshExecutableFastpathData(
         executable, out_tree, list(in_shardings), list(out_shardings),
-        [_core.ShapedArray(o.shape, o.dtype) for o in out_flat], [True] * len(out_flat), [True] * n,
+        [_core.ShapedArray(o.shape, o.dtype, weak_type=o.weak_type) for o in out_flat], [True] * len(out_flat), [True] * n,
         [None] * n, [])
 
 

@@ -113,3 +113,14 @@ def test_eager_rows_compute_the_same_in_named_and_jax():
                          "eager/rearrange"}
     for named_op, jax_op in rows.values():
         np.testing.assert_allclose(np.asarray(named_op(xn, wn)), np.asarray(jax_op(xp, wp)), rtol=1e-5, atol=1e-5)
+
+
+def test_gpt2_training_step_is_the_same_in_named_and_jax():
+    # benchmarks/gpt2_step.py (issue 14): the named.nn model and its jnp twin take the same AdamW step
+    import gpt2_step
+    named_fn, jax_fn, named_args, jax_args = gpt2_step.programs("tiny")
+    model, _, _, loss = named.compile(named_fn)(*named_args)
+    params, _, _, jax_loss = jax.jit(jax_fn)(*jax_args)
+    np.testing.assert_allclose(loss.item(), float(jax_loss), rtol=1e-5)
+    for a, b in zip(jax.tree_util.tree_leaves(gpt2_step.jax_params(model)), jax.tree_util.tree_leaves(params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)

@@ -373,3 +373,13 @@ def test_named_opt_lowers_ir_text_with_call_jax(tmp_path, capsys):
     assert main(["opt", str(tmp_path / "prog.nir"), "--lower"]) == 0
     hlo = capsys.readouterr().out
     assert hlo.count("func.func private @calljax_sin_") == 1 and "stablehlo.sine" in hlo
+
+
+def test_out_axes_named_like_an_input_axis_must_keep_its_size():
+    # a transposed output named in the input's order would otherwise swap the sizes silently
+    B, E = named.make_axes(batch=4, embed=8)
+    x = named.ones((B, E))
+    with pytest.raises(named.AxisError, match="'batch'.*size 4 in the inputs") as info:
+        named.call_jax(lambda a: a.T, x, out_axes=("batch", "embed"))
+    assert "test_call_jax.py" in str(info.value)
+    assert named.call_jax(lambda a: a.T, x, out_axes=("embed", "batch")).shape == {"embed": 8, "batch": 4}

@@ -1,5 +1,7 @@
 """@named.compile: caching, pytrees, static arguments, stages, and the errors users meet first."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -271,7 +273,10 @@ def test_compiled_hlo_metadata_names_the_users_line():
         return named.exp(x) * 2   # this line is the one the HLO must name
 
     hlo = f.lower(named.spec((A,))).compile().as_text()
-    assert 'source_file="' in hlo and "test_compile.py" in hlo
+    # As jax's: each op's metadata points (stack_frame_id) into a table of file names and lines.
+    line = f.fn.__code__.co_firstlineno + 2
+    assert re.search(r'FileNames\n1 ".*test_compile.py"', hlo)
+    assert f"line={line} " in hlo and 'op_name="f/exp" stack_frame_id=' in hlo
 
 
 def test_complex_conjugate():

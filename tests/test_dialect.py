@@ -18,7 +18,7 @@ def _programs():
     yield "unary", (lambda x: [getattr(named, n)(x) for n in ("abs", "negative", "sign", "exp", "expm1", "log",
                     "log1p", "sqrt", "rsqrt", "cbrt", "sin", "cos", "tan", "tanh", "arcsin", "arccos", "arctan",
                     "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "erf", "floor", "ceil", "rint", "isfinite",
-                    "isinf", "isposinf", "isneginf")] + [named.nn.sigmoid(x)]), (x,)
+                    "isinf", "isposinf", "isneginf", "signbit")] + [named.nn.sigmoid(x)]), (x,)
     yield "binary", (lambda x, y: [x + y, x - y, x * y, x / y, named.fmod(x, y), x ** y, named.maximum(x, y),
                                    named.minimum(x, y), named.arctan2(x, y), named.nextafter(x, y),
                                    x < y, x >= y, x == y, named.where(x > 0, x, y)]), (x, named.spec((B,)))
@@ -37,6 +37,9 @@ def _programs():
                                    x + named.named(np.array([True, False, True]), "a").astype("f32")]), (x,)
     yield "convert", (lambda x: [x.astype("bf16"), x.astype("i8"), x.astype(bool), x.astype("f16")]), (x,)
     yield "complex", (lambda z: [named.real(z), named.imag(z), named.conj(z), named.abs(z)]), (named.spec((A,), "c64"),)
+    yield "complex_constants", (lambda z: [z * (1 - 2j), z + named.named(np.array([1j, 2, 3 - 1j], np.complex64), "a")]), \
+        (named.spec((A,), "c64"),)
+    yield "fft", (lambda x: [named.fft.rfft(x, axis=("b", "a")), named.fft.irfft(named.fft.ifft(x), axis="a")]), (x,)
     # ops with no public wrapper of their own, bound directly
     yield "direct", (lambda x: [bind1(d.UNARY_OPS[n], (x,)) for n in ("lgamma", "digamma", "erf_inv", "round_afz")]
                      + [bind1(d.Reshape, (x,), {"axes": (named.Axis("ab", 12),)})]), (x,)

@@ -175,3 +175,33 @@ def test_eager_fast_paths_follow_the_operands_placement():
         single = local + local
         assert isinstance(single.array.sharding, jax.sharding.SingleDeviceSharding)
         np.testing.assert_allclose(np.asarray(single), 2 * xd)
+
+
+def test_eager_fast_paths_keep_weak_types_and_half_precision_sums_as_jax():
+    # weakly typed operands (from Python scalars) and bf16/f16 sums take the checked path's rules
+    import jax.numpy as jnp
+    wd = jnp.asarray([1.0, 2.0])  # weak f32, as jax makes it
+    w = named.named(wd, ("a",))
+    for _ in range(2):
+        for out, ref in [(w + w, wd + wd), (named.exp(w), jnp.exp(wd)), (w * w - w, wd * wd - wd)]:
+            assert out.array.weak_type == ref.weak_type and out.dtype == ref.dtype
+            np.testing.assert_allclose(np.asarray(out), np.asarray(ref), rtol=1e-6)
+        hd = jnp.asarray(data(), jnp.bfloat16)
+        h = named.named(hd, (Batch, Embed))
+        out, ref = h.sum("embed"), jnp.sum(hd, axis=1)
+        assert out.dtype == ref.dtype
+        np.testing.assert_allclose(np.asarray(out, np.float32), np.asarray(ref, np.float32), rtol=1e-2)
+
+
+def test_a_donating_function_keeps_the_python_call_and_its_typed_error():
+    plain = named.compile(lambda x: x * 2)
+    donating = named.compile(lambda x: x * 2, donate_argnums=0)
+    assert type(type(plain).__dict__["__call__"]).__name__ != "function"  # the C++ dispatcher itself
+    assert type(donating).__call__ is named.jit.CompiledFunction.__call__
+    x = named.named(data(), (Batch, Embed))
+    y = donating(x)
+    with pytest.raises(named.DeletedArrayError, match="argument 'x'"):
+        donating(x)
+    np.testing.assert_allclose(np.asarray(plain(y)), 4 * np.asarray(y) / 2, rtol=1e-6)
+    with pytest.raises(named.DeletedArrayError):
+        plain(x)

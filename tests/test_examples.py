@@ -38,3 +38,20 @@ def test_train_optax_example_matches_optax_outside_and_the_jax_twin():
             outside = float(line.split("to optax outside ")[1].split(",")[0])
             assert outside <= 1e-6, line
     assert "2 named.call_jax ops" in out
+
+
+def test_gpt2_example_trains_on_the_mesh_and_writes_a_png(tmp_path):
+    # examples/gpt2.py: a short run; the full run's curve is examples/gpt2_loss.png in the README
+    import re
+    env = dict(os.environ)
+    env.pop("XLA_FLAGS", None)
+    png = tmp_path / "loss.png"
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "gpt2.py"), "--steps", "20", "--png", str(png)],
+                          capture_output=True, text=True, env=env, timeout=600, cwd=EXAMPLES.parent)
+    assert proc.returncode == 0, f"gpt2.py failed:\n{proc.stdout}\n{proc.stderr}"
+    first, final = map(float, re.search(r"first loss ([0-9.]+), final loss ([0-9.]+)", proc.stdout).groups())
+    assert first > 4.0 and final < first - 0.8, proc.stdout  # from ~log(128) toward the character statistics
+    assert "'model'" in re.search(r"qkv weight sharded as (.*)", proc.stdout).group(1)
+    assert "20/20" in proc.stderr  # the progress bar
+    data = png.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and b"IDAT" in data and data.endswith(b"IEND\xaeB`\x82")

@@ -13,7 +13,8 @@ from jaxlib.mlir._mlir_libs import _jax_mlir_ext
 from jaxlib.mlir.dialects import chlo, func, sdy, stablehlo
 
 __all__ = ["ir", "func", "stablehlo", "chlo", "sdy", "context", "element_type", "tensor_type", "dense", "module_text",
-           "MLIRError", "EmbedError", "embed_module", "call_function", "function_signature"]
+           "MLIRError", "EmbedError", "embed_module", "call_function", "function_signature",
+           "name_scope_path", "name_location", "portable_artifact", "module_from_artifact", "stablehlo_version"]
 
 MLIRError = ir.MLIRError
 
@@ -35,6 +36,47 @@ def context() -> ir.Context:
         _local.ctx = ctx
         _local.types = {}
     return ctx
+
+
+def name_scope_path() -> str:
+    """The current ``jax.named_scope`` path (``named.scope`` pushes onto the same stack), e.g.
+    ``"block_3/attn"``; empty outside any scope. Reads jax's private name stack (pinned release)."""
+    stack = _name_stack()
+    return str(stack) if stack.stack else ""
+
+
+try:
+    from jax._src.source_info_util import current_name_stack as _name_stack
+except ImportError:  # pragma: no cover - another jax: scopes are not recorded
+    class _NoStack:
+        stack = ()
+    _name_stack = _NoStack
+
+
+def name_location(name: str, child: ir.Location) -> ir.Location:
+    """``loc("name"(child))``: XLA turns the name into the HLO op's ``op_name`` metadata."""
+    return ir.Location.name(name, childLoc=child)
+
+
+def portable_artifact(module: ir.Module, target: str | None = None) -> tuple[bytes, str]:
+    """``module`` as a versioned, portable StableHLO artifact (MLIR bytecode in the VHLO dialect; Shardy
+    attributes and ops kept) for StableHLO ``target`` (default: what runtimes 12 weeks old accept);
+    returns ``(bytes, target)``. PJRT compiles the bytes directly."""
+    with context():
+        if target is None:
+            target = stablehlo.get_version_from_compatibility_requirement(
+                stablehlo.StablehloCompatibilityRequirement.WEEK_12)
+        return stablehlo.serialize_portable_artifact(module, target, True), target
+
+
+def module_from_artifact(data: bytes) -> ir.Module:
+    """The StableHLO module of a portable artifact (raises ``MLIRError``/``ValueError`` if malformed)."""
+    return stablehlo.deserialize_portable_artifact(context(), data)
+
+
+def stablehlo_version() -> str:
+    """The StableHLO version this jaxlib writes and reads (artifacts up to it are accepted)."""
+    return stablehlo.get_current_version()
 
 
 def module_text(module: ir.Module) -> str:
@@ -59,7 +101,8 @@ def _make_element_type(dtype: str) -> ir.Type:
         return ir.IntegerType.get_signless(int(dtype[1:]))
     if dtype[0] == "u":
         return ir.IntegerType.get_unsigned(int(dtype[1:]))
-    floats = {"bf16": ir.BF16Type.get, "f16": ir.F16Type.get, "f32": ir.F32Type.get, "f64": ir.F64Type.get}
+    floats = {"bf16": ir.BF16Type.get, "f16": ir.F16Type.get, "f32": ir.F32Type.get, "f64": ir.F64Type.get,
+              "f8e4m3fn": ir.Float8E4M3FNType.get, "f8e5m2": ir.Float8E5M2Type.get}
     if dtype in floats:
         return floats[dtype]()
     if dtype == "c64":
@@ -81,6 +124,8 @@ def dense(value: np.ndarray, dtype: str) -> ir.DenseElementsAttr:
         return ir.DenseElementsAttr.get(value.astype(np.bool_), type=element_type("bool"), shape=shape)
     if dtype == "bf16":
         return ir.DenseElementsAttr.get(value.view(np.uint16), type=element_type("bf16"), shape=shape)
+    if dtype in ("f8e4m3fn", "f8e5m2"):  # like bf16: the bindings take the raw bytes
+        return ir.DenseElementsAttr.get(value.view(np.uint8), type=element_type(dtype), shape=shape)
     return ir.DenseElementsAttr.get(value, type=element_type(dtype), shape=shape)
 
 
@@ -170,3 +215,43 @@ def function_signature(fn: "func.FuncOp") -> tuple[list, list]:
     """(argument types, result types) of a ``func.func``."""
     ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
     return list(ftype.inputs), list(ftype.results)
+# ------------------------------------------------------------------- embedding into a jax-built module
+def embed_in_jax_module(jax_ctx, text: str, name: str, args) -> list:
+    """Inside a jax lowering rule (``jax_ctx`` is jax's rule context): parse our lowered module
+    ``text`` into jax's MLIR context, merge its functions into jax's module as private functions,
+    and emit a ``func.call`` of its ``main`` on ``args``; returns the call's results.
+
+    A module partitioned over a mesh keeps its Shardy shardings when jax lowers for as many devices:
+    they are rewritten to name the mesh inline (as jax's own shardings do; jax then lifts identical
+    inline meshes into one ``sdy.mesh``). Otherwise (jax lowers for one device) they are dropped
+    and jax's own sharding propagation decides.
+    """
+    from jax.interpreters import mlir as jax_mlir
+
+    mc = jax_ctx.module_context
+    if "sdy.mesh @mesh = " in text:
+        line = next(ln for ln in text.splitlines() if ln.lstrip().startswith("sdy.mesh @mesh = "))
+        mesh_attr = line.split("=", 1)[1].strip().split(" loc(")[0]
+        size = 1
+        for part in mesh_attr.strip("<[]>").split(","):
+            size *= int(part.split("=")[1])
+        text = text.replace(line, "")
+        if getattr(mc.axis_context, "num_devices", 1) == size:
+            text = text.replace("<@mesh,", f"<mesh{mesh_attr},")
+        else:
+            text = _strip_sharding_text(text)
+    with mc.context, ir.Location.unknown(mc.context):
+        src = ir.Module.parse(text)
+        fname = jax_mlir.merge_mlir_modules(mc.module, name, src, dst_symtab=mc.symbol_table)
+        callee = mc.symbol_table[fname]
+        result_types = list(ir.FunctionType(ir.TypeAttr(callee.attributes["function_type"]).value).results)
+        call = func.CallOp(result_types, ir.FlatSymbolRefAttr.get(fname), list(args))
+        return list(call.results)
+
+
+def _strip_sharding_text(text: str) -> str:
+    """``text`` without Shardy annotations: argument/result shardings and sharding constraints."""
+    import re
+    text = re.sub(r" \{sdy\.sharding = #sdy\.sharding<@mesh, \[[^>]*\]>\}", "", text)
+    return re.sub(r"sdy\.sharding_constraint (%[\w#]+) <@mesh, \[[^>]*\]> : (tensor<[^>]*>)",
+                  r"stablehlo.convert \1 : \2", text)

@@ -12,7 +12,8 @@ from typing import Callable, Sequence
 
 from named.dialect import Block, Function, Location, Op, TensorType, VerifyError
 
-from .mlir import MLIRError, context, func, ir, sdy, stablehlo, tensor_type
+from .aliasing import alias_plan
+from .mlir import MLIRError, context, func, ir, name_location, sdy, stablehlo, tensor_type
 
 LoweringRule = Callable[..., "ir.Value | Sequence[ir.Value]"]
 RULES: dict[type[Op], LoweringRule] = {}
@@ -63,10 +64,15 @@ def sharding_attr(t: TensorType, mesh_name: str = "mesh") -> "ir.Attribute":
     return sdy.TensorShardingAttr.get(mesh_name, dims)
 
 
-def lower_function(fn: Function, *, constrain_intermediates: bool = True) -> "ir.Module":
-    """Lower a checked (and, with a mesh, partitioned) function to a verified StableHLO module."""
+def lower_function(fn: Function, *, constrain_intermediates: bool = True,
+                   donated: Sequence[bool] | None = None) -> "ir.Module":
+    """Lower a checked (and, with a mesh, partitioned) function to a verified StableHLO module.
+
+    ``donated`` (one bool per argument) marks arguments whose buffers the program may reuse
+    (input/output aliasing, see :mod:`.aliasing`)."""
     with context(), ir.Location.unknown():
         module = ir.Module.create()
+        module.operation.attributes["sym_name"] = ir.StringAttr.get(_module_name(fn.name))
         with ir.InsertionPoint(module.body):
             if fn.mesh is not None:
                 # As jax.jit emits them: whoever compiles this text learns the partition count from it.
@@ -78,9 +84,20 @@ def lower_function(fn: Function, *, constrain_intermediates: bool = True) -> "ir
             result_types = [tensor_type(r.type.shape, r.type.dtype) for r in fn.results]
             main = func.FuncOp("main", ir.FunctionType.get(arg_types, result_types))
             main.attributes["sym_visibility"] = ir.StringAttr.get("public")
+            arg_attrs = [{} for _ in fn.args]
             if fn.mesh is not None:
-                main.arg_attrs = ir.ArrayAttr.get(
-                    [ir.DictAttr.get({"sdy.sharding": sharding_attr(a.type)}) for a in fn.args])
+                for attrs, a in zip(arg_attrs, fn.args):
+                    attrs["sdy.sharding"] = sharding_attr(a.type)
+            if donated is not None and any(donated):
+                i32 = ir.IntegerType.get_signless(32)
+                for attrs, use in zip(arg_attrs, alias_plan(fn, donated)):
+                    if use is True:
+                        attrs["jax.buffer_donor"] = ir.BoolAttr.get(True)
+                    elif use is not None:
+                        attrs["tf.aliasing_output"] = ir.IntegerAttr.get(i32, use)
+            if any(arg_attrs):
+                main.arg_attrs = ir.ArrayAttr.get([ir.DictAttr.get(a) for a in arg_attrs])
+            if fn.mesh is not None:
                 main.result_attrs = ir.ArrayAttr.get(
                     [ir.DictAttr.get({"sdy.sharding": sharding_attr(r.type)}) for r in fn.results])
             entry = main.add_entry_block()
@@ -95,8 +112,24 @@ def lower_function(fn: Function, *, constrain_intermediates: bool = True) -> "ir
     return module
 
 
+def _module_name(name: str) -> str:
+    """The HLO module's name: the user's function name, made a valid symbol (profiles and XLA dumps
+    are labelled with it)."""
+    clean = "".join(c if c.isalnum() or c in "_.$" else "_" for c in name or "main")
+    return clean if clean and not clean[0].isdigit() else f"m_{clean}"
+
+
+def _op_location(fn_name: str, op_name: str, loc: Location) -> "ir.Location":
+    """The MLIR location of an op: ``loc("<function>/<scope>/<op>"("file":line:1))``. XLA keeps the
+    name as the HLO op's ``op_name`` metadata (profiles and dumps group time by it) and the file:line
+    as its source."""
+    short = op_name.split(".", 1)[-1]
+    path = "/".join(p for p in (fn_name, loc.scope, short) if p)
+    return name_location(path, ir.Location.file(loc.file, loc.line, 1))
+
+
 def _emit_block(block: Block, env: dict, fn: Function, constrain: bool = False) -> None:
-    locations: dict[Location, ir.Location] = {}
+    locations: dict[tuple[Location, str], ir.Location] = {}
     for op in block.ops:
         rule = RULES.get(type(op))
         if rule is None:
@@ -104,10 +137,10 @@ def _emit_block(block: Block, env: dict, fn: Function, constrain: bool = False) 
                               f"register one with @named.compiler.register_lowering", loc=op.loc)
         ctx = LoweringContext(op, tuple(v.type for v in op.operands), tuple(r.type for r in op.results), fn)
         loc = ir.Location.unknown()
-        if op.loc is not None:
-            loc = locations.get(op.loc)
+        if op.loc is not None and 0 <= op.loc.line < 2 ** 31:  # MLIR keeps lines as 32-bit
+            loc = locations.get((op.loc, op.name))
             if loc is None:
-                loc = locations[op.loc] = ir.Location.file(op.loc.file, op.loc.line, 1)
+                loc = locations[(op.loc, op.name)] = _op_location(fn.name, op.name, op.loc)
         with loc:
             try:
                 out = rule(ctx, *(env[id(v)] for v in op.operands))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from named.dialect import (ArgMax, ArgMin, Broadcast, Compare, Constant, Convert, Dot, Full, Iota, Rename,
+from named.dialect import (ArgMax, ArgMin, BitcastConvert, Broadcast, Compare, Constant, Convert, Dot, Full, Iota, Rename,
                            Reshape, Select, TensorType, Transpose, BINARY_OPS, REDUCE_OPS, UNARY_OPS,
                            is_complex, is_float, to_numpy_dtype)
 from named.dialect.types import is_integer, is_signed
@@ -96,6 +96,11 @@ def _select(ctx: LoweringContext, pred, a, b):
     out = ctx.out_type
     p, t, f = (broadcast_to(v, t, out) for v, t in zip((pred, a, b), ctx.in_types))
     return stablehlo.select(p, t, f)
+
+
+@register_lowering(BitcastConvert)
+def _bitcast_convert(ctx: LoweringContext, x):
+    return stablehlo.bitcast_convert(ctx.ir_type(ctx.out_type), x)
 
 
 @register_lowering(Convert)

@@ -128,7 +128,7 @@ class FoldConstants(RewritePattern):
         if all_fills:
             new = rewriter.create(Full, [], {"value": python_scalar(result), "dtype": out.dtype, "axes": out.axes})
         else:
-            result = np.ascontiguousarray(np.broadcast_to(result, out.shape))
+            result = np.array(np.broadcast_to(result, out.shape), order="C")  # (ascontiguousarray makes 0-d 1-d)
             new = rewriter.create(Constant, [], {"value": result, "axes": out.axes})
         rewriter.replace_op(op, new)
 

@@ -11,3 +11,6 @@ from .axiswise import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
 from .structure import *  # noqa: F401,F403
 from .interop import *  # noqa: F401,F403
+from .remat import *  # noqa: F401,F403
+from .fft import *  # noqa: F401,F403
+from .quant import *  # noqa: F401,F403

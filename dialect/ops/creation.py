@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..core import Op
 from ..errors import AxisError, VerifyError
-from ..types import Axis, TensorType, dtype_name, format_axes
+from ..types import Axis, TensorType, dtype_name, format_axes, to_numpy_dtype
 
 __all__ = ["Constant", "Full", "Iota"]
 
@@ -51,9 +53,34 @@ class Full(Op):
 
     @classmethod
     def type_rule(cls, operand_types, attrs, regions=()):
-        if not isinstance(attrs["value"], (bool, int, float, complex)):
-            raise VerifyError(f"{cls.name}: 'value' must be a number, got {attrs['value']!r}")
-        return (TensorType(_dtype_attr(cls.name, attrs["dtype"]), axes_attr(cls.name, attrs["axes"])),)
+        value = attrs["value"]
+        if not isinstance(value, (bool, int, float, complex)):
+            raise VerifyError(f"{cls.name}: 'value' must be a number, got {value!r}")
+        dtype = _dtype_attr(cls.name, attrs["dtype"])
+        problem = fill_problem(value, dtype)
+        if problem:
+            raise VerifyError(f"{cls.name}: value {value!r} {problem}")
+        return (TensorType(dtype, axes_attr(cls.name, attrs["axes"])),)
+
+
+def fill_problem(value, dtype: str) -> str | None:
+    """Why ``value`` cannot fill an array of ``dtype`` (None when it can): NaN, inf or out-of-range
+    numbers for integers, complex numbers for real dtypes, numbers beyond any float."""
+    np_dtype = np.dtype(to_numpy_dtype(dtype))
+    if isinstance(value, complex) and np_dtype.kind != "c":
+        return f"is complex, but the dtype {dtype} is real" if value.imag else None
+    if np_dtype.kind in "iu":
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"cannot be represented in the integer dtype {dtype}"
+        info = np.iinfo(np_dtype)
+        if not info.min <= int(value.real if isinstance(value, complex) else value) <= info.max:
+            return f"is out of range for {dtype} ([{info.min}, {info.max}])"
+    elif np_dtype.kind in "fc" and isinstance(value, int) and not isinstance(value, bool):
+        try:
+            float(value)
+        except OverflowError:
+            return f"is too large for any float dtype ({dtype})"
+    return None
 
 
 class Iota(Op):

@@ -10,10 +10,10 @@ from typing import Any, Mapping
 
 from ..errors import VerifyError
 from ..core import Op
-from ..types import (TensorType, is_complex, is_float, is_inexact, is_integer, dtype_name)
+from ..types import (TensorType, bit_width, is_complex, is_float, is_inexact, is_integer, dtype_name)
 from .broadcast import broadcast_axes
 
-__all__ = ["UnaryOp", "BinaryOp", "Compare", "Select", "Convert", "UNARY_OPS", "BINARY_OPS",
+__all__ = ["UnaryOp", "BinaryOp", "Compare", "Select", "Convert", "BitcastConvert", "UNARY_OPS", "BINARY_OPS",
            "COMPARISON_DIRECTIONS"]
 
 
@@ -25,11 +25,13 @@ def _real_float(d: str) -> bool: return is_float(d)
 def _int_or_bool(d: str) -> bool: return d == "bool" or is_integer(d)
 def _integer(d: str) -> bool: return is_integer(d)
 def _complex(d: str) -> bool: return is_complex(d)
+def _real_numeric(d: str) -> bool: return d != "bool" and not is_complex(d)  # XLA crashes on complex rem
 
 
 _DOMAIN_TEXT = {_any: "any dtype", _numeric: "a numeric dtype", _inexact: "a floating or complex dtype",
                 _real_float: "a floating dtype", _int_or_bool: "an integer or bool dtype",
-                _integer: "an integer dtype", _complex: "a complex dtype"}
+                _integer: "an integer dtype", _complex: "a complex dtype",
+                _real_numeric: "an integer or floating dtype (not complex)"}
 
 
 def _check_domain(op_name: str, domain, dtype: str) -> None:
@@ -106,8 +108,8 @@ UNARY_OPS: dict[str, type[UnaryOp]] = {
 
 _BINARY_TABLE = {
     "add": ("Add", _any), "sub": ("Sub", _numeric), "mul": ("Mul", _any), "div": ("Div", _numeric),
-    "rem": ("Rem", _numeric), "pow": ("Pow", _numeric), "max": ("Max", _any), "min": ("Min", _any),
-    "atan2": ("Atan2", _real_float), "and": ("And", _int_or_bool), "or": ("Or", _int_or_bool),
+    "rem": ("Rem", _real_numeric), "pow": ("Pow", _numeric), "max": ("Max", _any), "min": ("Min", _any),
+    "atan2": ("Atan2", _inexact), "and": ("And", _int_or_bool), "or": ("Or", _int_or_bool),
     "xor": ("Xor", _int_or_bool), "shift_left": ("ShiftLeft", _integer),
     "shift_right_arithmetic": ("ShiftRightArithmetic", _integer),
     "shift_right_logical": ("ShiftRightLogical", _integer), "next_after": ("NextAfter", _real_float),
@@ -166,4 +168,24 @@ class Convert(Op):
             dtype = dtype_name(attrs["dtype"])
         except TypeError as e:
             raise VerifyError(f"{cls.name}: {e}") from None
+        return (TensorType(dtype, x.axes),)
+
+
+class BitcastConvert(Op):
+    """``named.bitcast_convert {dtype = "i32"}``: each element's bits read as another dtype of the
+    same width (how the sign bit of a NaN is seen)."""
+
+    name = "named.bitcast_convert"
+    attributes = ("dtype",)
+    num_operands = 1
+
+    @classmethod
+    def type_rule(cls, operand_types, attrs: Mapping[str, Any], regions=()):
+        (x,) = operand_types
+        try:
+            dtype = dtype_name(attrs["dtype"])
+        except TypeError as e:
+            raise VerifyError(f"{cls.name}: {e}") from None
+        if "bool" in (x.dtype, dtype) or bit_width(x.dtype) != bit_width(dtype):
+            raise VerifyError(f"{cls.name}: {x.dtype} and {dtype} must be non-bool dtypes of one bit width")
         return (TensorType(dtype, x.axes),)

@@ -109,15 +109,27 @@ def _show(items) -> str:
     return "(" + ", ".join(str(a) if isinstance(a, Axis) else repr(a) for a in items) + ")"
 
 
-def _given_axes(out_axes, out_info, callee: str, loc) -> list[tuple[Axis, ...]]:
+def _given_axes(out_axes, out_info, callee: str, loc, args=()) -> list[tuple[Axis, ...]]:
     specs, spec_tree = jax.tree_util.tree_flatten(out_axes, is_leaf=_is_axes_spec)
     leaves, out_tree = jax.tree_util.tree_flatten(out_info)
     if spec_tree != out_tree:
         raise AxisError(f"call_jax({callee}): out_axes has the structure {spec_tree}, but the function returns "
                         f"{out_tree}", loc=loc).with_traceback(None)
     paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(out_info)[0]]
-    return [_axes_from_spec(s, tuple(o.shape), f"call_jax({callee}), output {p or 'result'}", loc)
-            for s, o, p in zip(specs, leaves, paths)]
+    given = [_axes_from_spec(s, tuple(o.shape), f"call_jax({callee}), output {p or 'result'}", loc)
+             for s, o, p in zip(specs, leaves, paths)]
+    # A name the inputs already use means that axis: its size must agree (a transposed or reduced
+    # output named like its input would otherwise come back with silently swapped sizes).
+    known = {a.name: a for leaf in jax.tree_util.tree_leaves(args, is_leaf=_is_named)
+             if isinstance(leaf, NamedArray) for a in leaf.axes}
+    for axes, p in zip(given, paths):
+        for a in axes:
+            if a.name in known and known[a.name].size != a.size:
+                raise AxisError(f"call_jax({callee}), output {p or 'result'}: out_axes names {a.name!r}, which "
+                                f"has size {known[a.name].size} in the inputs, but the output has size {a.size} "
+                                f"there ({format_axes(axes)}); name that output axis differently or fix the order",
+                                loc=loc).with_traceback(None)
+    return given
 
 
 def _inferred_axes(args: tuple, out_info, callee: str, loc) -> list[tuple[Axis, ...]]:
@@ -218,7 +230,7 @@ def call_jax(fn: Callable, *args, out_axes=None):
         out_specs, out_tree = jax.tree_util.tree_flatten(out_info)
         dtypes = [_out_dtype(s, callee, loc) for s in out_specs]
         axes = (_inferred_axes(args, out_info, callee, loc) if out_axes is None
-                else _given_axes(out_axes, out_info, callee, loc))
+                else _given_axes(out_axes, out_info, callee, loc, args))
         _register(callee, module, flat_fn)
         cached = (_op_attrs(callee, module, in_types, axes, dtypes), out_tree)
         if key is not None:

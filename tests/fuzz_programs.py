@@ -1,0 +1,322 @@
+"""Random programs over named's op surface, run by `named` and by jax.numpy on the positional twin.
+
+A program is a list of steps over values that carry axis names; :func:`run_named` runs it with named
+ops (eagerly, or traced inside ``named.compile``), :func:`run_reference` with jax.numpy on plain
+arrays whose axes are tracked by name. Used by tests/test_fuzz_programs.py (hypothesis draws the
+programs) and runnable on its own with ``NAMED_FUZZ_EXAMPLES`` for a long campaign.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import named
+
+SIZES = {"a": 4, "b": 2, "c": 3}
+MAPPINGS = ({"a": "data", "b": "model"}, {"a": "model"}, {"b": "model"}, {"a": "data"},
+            {"a": "model", "b": None, "c": None})
+MESH = {"data": 4, "model": 2}
+DTYPES = ("f32", "bf16", "f16", "i32", "bool", "c64")
+NP_DTYPES = {"f32": np.float32, "bf16": jnp.bfloat16, "f16": np.float16, "i32": np.int32, "bool": np.bool_,
+             "c64": np.complex64}
+
+
+def fuzz_examples(default: int) -> int:
+    """How many examples a fuzz test runs: ``NAMED_FUZZ_EXAMPLES`` (the long profile) or ``default``."""
+    return int(os.environ.get("NAMED_FUZZ_EXAMPLES", default))
+
+
+# ------------------------------------------------------------------------------------------- the ops
+# name -> (named implementation, jax.numpy implementation) on (data, ...) operands
+UNARY = {
+    "negative": (named.negative, jnp.negative), "abs": (named.abs, jnp.abs), "exp": (named.exp, jnp.exp),
+    "sin": (named.sin, jnp.sin), "tanh": (named.tanh, jnp.tanh), "square": (named.square, jnp.square),
+    "sqrt": (named.sqrt, jnp.sqrt), "log1p": (named.log1p, jnp.log1p), "sign": (named.sign, jnp.sign),
+    "reciprocal": (named.reciprocal, jnp.reciprocal), "floor": (named.floor, jnp.floor),
+    "isnan": (named.isnan, jnp.isnan), "logical_not": (named.logical_not, jnp.logical_not),
+    "signbit": (named.signbit, jnp.signbit), "real": (named.real, jnp.real), "conj": (named.conj, jnp.conj),
+}
+BINARY = {
+    "add": (named.add, jnp.add), "subtract": (named.subtract, jnp.subtract),
+    "multiply": (named.multiply, jnp.multiply), "maximum": (named.maximum, jnp.maximum),
+    "minimum": (named.minimum, jnp.minimum), "divide": (named.divide, jnp.divide),
+    "hypot": (named.hypot, jnp.hypot), "arctan2": (named.arctan2, jnp.arctan2),
+    "equal": (named.equal, jnp.equal), "less": (named.less, jnp.less),
+    "logical_and": (named.logical_and, jnp.logical_and), "floor_divide": (named.floor_divide, jnp.floor_divide),
+    "remainder": (named.remainder, jnp.remainder),
+}
+REDUCE = {"sum": (named.sum, jnp.sum), "max": (named.max, jnp.max), "mean": (named.mean, jnp.mean),
+          "any": (named.any, jnp.any)}
+SCALARS = (2, 0.5, -1.5, True, 3)
+# integer division by zero is backend-defined (XLA and NumPy disagree); it is left out
+INT_UNSAFE = {"floor_divide", "remainder", "divide"}
+
+
+class Skip(Exception):
+    """The reference refuses this step (jax.numpy raises): the program is not a valid one."""
+
+
+def draw_program(draw, st, max_steps: int = 5):
+    """A random program, drawn with hypothesis' ``draw``: input specs and steps."""
+    n_inputs = draw(st.integers(1, 3))
+    inputs = []
+    for _ in range(n_inputs):
+        names = draw(st.lists(st.sampled_from(sorted(SIZES)), unique=True, max_size=3))
+        inputs.append((tuple(names), draw(st.sampled_from(DTYPES)), draw(st.integers(0, 2 ** 31 - 1))))
+    steps = []
+    for _ in range(draw(st.integers(1, max_steps))):
+        kind = draw(st.sampled_from(("unary", "binary", "binary", "scalar", "where", "reduce", "transpose",
+                                     "astype")))
+        i = draw(st.integers(0, 100))
+        j = draw(st.integers(0, 100))
+        if kind == "unary":
+            steps.append(("unary", draw(st.sampled_from(sorted(UNARY))), i))
+        elif kind == "binary":
+            steps.append(("binary", draw(st.sampled_from(sorted(BINARY))), i, j))
+        elif kind == "scalar":
+            steps.append(("scalar", draw(st.sampled_from(sorted(BINARY))), i, draw(st.sampled_from(SCALARS)),
+                          draw(st.booleans())))
+        elif kind == "where":
+            steps.append(("where", i, j, draw(st.integers(0, 100))))
+        elif kind == "reduce":
+            steps.append(("reduce", draw(st.sampled_from(sorted(REDUCE))), i, draw(st.integers(0, 3))))
+        elif kind == "transpose":
+            steps.append(("transpose", i, draw(st.integers(0, 5))))
+        else:
+            steps.append(("astype", i, draw(st.sampled_from(DTYPES))))
+    return inputs, steps, draw(st.integers(0, len(MAPPINGS) - 1))
+
+
+def input_data(inputs):
+    """NumPy data for the input specs (small values; ints avoid zero so division is defined)."""
+    out = []
+    for names, dtype, seed in inputs:
+        rng = np.random.default_rng(seed)
+        shape = tuple(SIZES[n] for n in names)
+        if dtype == "bool":
+            data = rng.random(shape) < 0.5
+        elif dtype == "i32":
+            data = rng.integers(1, 6, shape) * rng.choice([-1, 1], shape)
+        elif dtype == "c64":
+            data = rng.normal(size=shape) + 1j * rng.normal(size=shape)
+        else:
+            data = rng.normal(size=shape) * 2
+            if rng.random() < 0.3 and data.size:
+                data.flat[rng.integers(0, data.size)] = rng.choice([np.inf, -np.inf, np.nan, 0.0, -0.0])
+        out.append(np.asarray(data).astype(NP_DTYPES[dtype]))
+    return out
+
+
+def _align(data, names, target):
+    """``data`` with axes ``names`` transposed and expanded to broadcast against ``target``."""
+    order = [names.index(n) for n in target if n in names]
+    data = jnp.transpose(data, order) if len(order) > 1 else data
+    present = [n for n in target if n in names]
+    shape = [SIZES[n] if n in present else 1 for n in target]
+    return jnp.reshape(data, shape)
+
+
+def run_reference(program, data):
+    """Run the program with jax.numpy: (list of (array, names)) for every value; raises Skip."""
+    inputs, steps = program[:2]
+    values = [(jnp.asarray(d), names) for d, (names, _, _) in zip(data, inputs)]
+    plan = []
+    for step in steps:
+        try:
+            with np.errstate(all="ignore"):
+                out = _ref_step(step, values)
+        except (TypeError, ValueError, NotImplementedError):
+            plan.append(False)  # invalid for these dtypes in jax.numpy: the named run skips it too
+            continue
+        values.append(out)
+        plan.append(True)
+    return values, plan
+
+
+def _pick(values, i):
+    return values[i % len(values)]
+
+
+def _int_unsafe(name, *dtypes):
+    return name in INT_UNSAFE and all(np.issubdtype(d, np.integer) or d == np.bool_ for d in dtypes)
+
+
+def _ref_step(step, values):
+    kind = step[0]
+    if kind == "unary":
+        x, names = _pick(values, step[2])
+        return UNARY[step[1]][1](x), names
+    if kind in ("binary", "scalar"):
+        x, xn = _pick(values, step[2])
+        if kind == "scalar":
+            y, yn = step[3], ()
+            if _int_unsafe(step[1], x.dtype) and isinstance(step[3], (bool, int)):
+                raise ValueError("integer division")
+            args = (y, x) if step[4] else (x, y)
+            return BINARY[step[1]][1](*args), xn
+        y, yn = _pick(values, step[3])
+        if _int_unsafe(step[1], x.dtype, y.dtype):
+            raise ValueError("integer division")
+        target = xn + tuple(n for n in yn if n not in xn)
+        return BINARY[step[1]][1](_align(x, xn, target), _align(y, yn, target)), target
+    if kind == "where":
+        c, cn = _pick(values, step[1])
+        x, xn = _pick(values, step[2])
+        y, yn = _pick(values, step[3])
+        target = cn + tuple(n for n in xn + yn if n not in cn)
+        target = tuple(dict.fromkeys(target))
+        return jnp.where(_align(c, cn, target).astype(bool), _align(x, xn, target), _align(y, yn, target)), target
+    if kind == "reduce":
+        x, names = _pick(values, step[2])
+        if not names:
+            raise ValueError("nothing to reduce")
+        axis = names[step[3] % len(names)] if step[3] < 3 else None
+        fn = REDUCE[step[1]][1]
+        if axis is None:
+            return fn(x), ()
+        return fn(x, axis=names.index(axis)), tuple(n for n in names if n != axis)
+    if kind == "transpose":
+        x, names = _pick(values, step[1])
+        perm = _perm(len(names), step[2])
+        return jnp.transpose(x, perm), tuple(names[p] for p in perm)
+    x, names = _pick(values, step[1])
+    if x.dtype in (np.complex64,) and step[2] != "c64":
+        raise ValueError("complex to real drops the imaginary part (a warning in jax)")
+    return x.astype(NP_DTYPES[step[2]]), names
+
+
+def _perm(n, k):
+    import itertools
+    perms = list(itertools.permutations(range(n)))
+    return perms[k % len(perms)]
+
+
+def run_named(program, args, plan):
+    """Run the program with named ops on NamedArrays ``args``; the results of every valid step."""
+    inputs, steps = program[:2]
+    values = list(args)
+    for step, ok in zip(steps, plan):
+        if not ok:
+            continue
+        values.append(_named_step(step, values))
+    return values
+
+
+def _named_step(step, values):
+    kind = step[0]
+    if kind == "unary":
+        return UNARY[step[1]][0](_pick(values, step[2]))
+    if kind == "scalar":
+        x = _pick(values, step[2])
+        return BINARY[step[1]][0](*((step[3], x) if step[4] else (x, step[3])))
+    if kind == "binary":
+        return BINARY[step[1]][0](_pick(values, step[2]), _pick(values, step[3]))
+    if kind == "where":
+        return named.where(_pick(values, step[1]), _pick(values, step[2]), _pick(values, step[3]))
+    if kind == "reduce":
+        x = _pick(values, step[2])
+        names = x.axis_names()
+        axis = names[step[3] % len(names)] if step[3] < 3 else None
+        return REDUCE[step[1]][0](x, axis)
+    if kind == "transpose":
+        x = _pick(values, step[1])
+        names = x.axis_names()
+        return named.rearrange(x, tuple(names[p] for p in _perm(len(names), step[2])))
+    return named.astype(_pick(values, step[1]), step[2])
+
+
+def tolerance(dtype) -> float:
+    return {np.dtype(jnp.bfloat16): 3e-2, np.dtype(np.float16): 3e-3}.get(np.dtype(dtype), 2e-5)
+
+
+def assert_same(got: named.NamedArray, expected, names, where: str):
+    """``got`` equals the reference (values and dtype) once transposed to ``names`` order."""
+    assert sorted(got.axis_names()) == sorted(names), f"{where}: axes {got.axis_names()} vs {names}"
+    assert np.dtype(got.dtype) == np.dtype(expected.dtype), f"{where}: dtype {got.dtype} vs jax {expected.dtype}"
+    data = np.asarray(got)
+    own = got.axis_names()
+    data = np.transpose(data, [own.index(n) for n in names]) if len(names) > 1 else data
+    exp = np.asarray(expected)
+    if exp.dtype.kind in "biu":
+        np.testing.assert_array_equal(data, exp, err_msg=where)
+        return
+    rtol = tolerance(expected.dtype)
+    kind = np.complex128 if exp.dtype.kind == "c" else np.float64
+    a, b = data.astype(kind), exp.astype(kind)
+    scale = np.max(np.abs(b[np.isfinite(b)]), initial=1.0)
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale, equal_nan=True, err_msg=where)
+
+
+def check_program(program, modes=("eager", "compiled", "sharded")):
+    """Run ``program`` in each mode and compare every value with the jax.numpy reference."""
+    data = input_data(program[0])
+    ref_values, plan = run_reference(program, data)
+    if not any(plan):
+        return 0
+    args = [named.named(jnp.asarray(d), names) for d, (names, _, _) in zip(data, program[0])]
+    n_in = len(args)
+    results = {}
+    if "eager" in modes:
+        results["eager"] = run_named(program, args, plan)[n_in:]
+    fn = lambda *xs: run_named(program, xs, plan)[n_in:]  # noqa: E731
+    if "compiled" in modes:
+        results["compiled"] = named.compile(fn)(*args)
+    if "sharded" in modes:
+        mapping = MAPPINGS[program[2] if len(program) > 2 else 0]
+        results["sharded"] = named.compile(fn, axis_resources=mapping, mesh=MESH)(*args)
+    for mode, outs in results.items():
+        for k, (out, (ref, names)) in enumerate(zip(outs, ref_values[n_in:])):
+            assert_same(out, ref, names, f"{mode} value #{k} of {program}")
+    return len(results)
+
+
+# --------------------------------------------------------------------------------------- gradients
+GRAD_UNARY = ("negative", "exp", "sin", "tanh", "square")
+GRAD_BINARY = ("add", "subtract", "multiply", "maximum", "divide")
+
+
+def draw_grad_program(draw, st):
+    """A float program of differentiable ops ending in a sum (for named.grad vs jax.grad)."""
+    names = tuple(draw(st.lists(st.sampled_from(sorted(SIZES)), unique=True, min_size=1, max_size=3)))
+    other = tuple(draw(st.lists(st.sampled_from(sorted(SIZES)), unique=True, max_size=3)))
+    steps = []
+    for _ in range(draw(st.integers(1, 5))):
+        if draw(st.booleans()):
+            steps.append(("unary", draw(st.sampled_from(GRAD_UNARY)), draw(st.integers(0, 100))))
+        else:
+            steps.append(("binary", draw(st.sampled_from(GRAD_BINARY)), draw(st.integers(0, 100)),
+                          draw(st.integers(0, 100))))
+    return (((names, "f32", draw(st.integers(0, 2 ** 31 - 1))), (other, "f32", draw(st.integers(0, 2 ** 31 - 1)))),
+            steps)
+
+
+def check_gradient(program, mode: str):
+    """named.grad of the program's sum (``mode``: eager, compiled or sharded) against jax.grad."""
+    rng = np.random.default_rng(0)
+    inputs, steps = program[:2]
+    data = [np.asarray(rng.uniform(0.5, 1.5, tuple(SIZES[n] for n in names)), np.float32)
+            for names, _, _ in inputs]
+    plan = [True] * len(steps)
+
+    def ref_loss(x0, x1):
+        values, _ = run_reference(program, [x0, x1])
+        return jnp.sum(values[-1][0])
+
+    def named_loss(x0, x1):
+        return named.sum(run_named(program, [x0, x1], plan)[-1])
+
+    expected = jax.grad(ref_loss, argnums=(0, 1))(*[jnp.asarray(d) for d in data])
+    args = [named.named(jnp.asarray(d), names) for d, (names, _, _) in zip(data, inputs)]
+    grad_fn = named.grad(named_loss, argnums=(0, 1))
+    if mode == "eager":
+        got = grad_fn(*args)
+    elif mode == "compiled":
+        got = named.compile(grad_fn)(*args)
+    else:
+        got = named.compile(grad_fn, axis_resources=MAPPINGS[0], mesh=MESH)(*args)
+    for g, e, (names, _, _) in zip(got, expected, inputs):
+        assert_same(g, e, names, f"gradient of {program}")

@@ -1,0 +1,46 @@
+"""Differential fuzzing (issue 11): random programs over the op surface, random axis orders and
+dtypes, run eagerly, compiled and sharded on the 4x2 mesh, against jax.numpy on the positional twin
+(values and dtypes); and gradients against jax.grad. ``NAMED_FUZZ_EXAMPLES=20000`` runs the long
+profile; the default is a fast CI profile."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import fuzz_programs as fp
+
+FAST = settings(max_examples=fp.fuzz_examples(12), deadline=None, derandomize=True, database=None,
+                suppress_health_check=list(HealthCheck))
+
+
+@st.composite
+def programs(draw):
+    return fp.draw_program(draw, st)
+
+
+@st.composite
+def grad_programs(draw):
+    return fp.draw_grad_program(draw, st)
+
+
+@FAST
+@given(programs())
+def test_random_programs_match_jax_numpy(program):
+    fp.check_program(program)
+
+
+@settings(FAST, max_examples=fp.fuzz_examples(6))
+@given(grad_programs(), st.sampled_from(("eager", "compiled", "sharded")))
+def test_random_gradients_match_jax_grad(program, mode):
+    fp.check_gradient(program, mode)
+
+
+def test_known_programs():
+    """Programs the fuzzer once found wrong (kept as regressions)."""
+    cases = [
+        ((((), "i32", 0), (("a",), "f16", 1)), [("scalar", "add", 0, 0.5, False), ("binary", "add", 2, 1)]),
+        (((("a", "b"), "bf16", 3),), [("scalar", "multiply", 0, 2.0, True), ("reduce", "sum", 1, 0)]),
+        (((("a",), "f32", 4),), [("unary", "signbit", 0)]),
+    ]
+    for program in cases:
+        fp.check_program(program)
