@@ -4,7 +4,8 @@
 - ``lower/*``: trace + check + partition + lower to StableHLO text, a fresh function each time
   (``jax.jit(f).lower(...).as_text()`` on the jax side), with the Python-heap peak of one call;
 - ``compile/*``: the first call of a fresh function, XLA compile included (no target);
-- ``dispatch/*``: a cached call of a tiny program, not blocking (what the caller waits for).
+- ``dispatch/*``: a cached call of a tiny program, not blocking (what the caller waits for);
+- ``eager/*``: one eager op on a 64x32 array against the same ``jax.numpy`` op, not blocking.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ except ImportError:
 # SPEC §10: compiled programs as fast as jax.jit's, trace + check + lower in at most half of
 # jax.jit(...).lower(), a cached call no dearer than jax.jit's.
 RUNTIME_TARGET, LOWER_TARGET, DISPATCH_TARGET = 1.0, 0.5, 1.0
+EAGER_TARGET = 1.2  # an eager op against the same jax.numpy op on plain arrays
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,41 @@ def _dispatch_pytree(name, mode):
     return compare(name, lambda: f_named(p_named, x_named), lambda: f_jax(p_plain, x_plain), haliax_fn=f_hax,
                    target=DISPATCH_TARGET, rounds=2 * mode.rounds - 1, round_budget_s=mode.budget_s / 2,
                    warmup=mode.warmup)
+
+
+# ---------------------------------------------------------------------------------------------- eager
+# One op run eagerly (no named.compile) on a 64x32 f32 array, against the same jax.numpy op on the
+# plain array; not blocking, as in dispatch/*: the cost of issuing the op is what is measured.
+def _eager_data():
+    rng = np.random.default_rng(0)
+    x = jax.numpy.asarray(rng.normal(0, 1, (64, 32)).astype(np.float32))
+    w = jax.numpy.asarray(rng.normal(0, 1, (32, 16)).astype(np.float32))
+    return (x, named.named(x, ("batch", "embed"))), (w, named.named(w, ("embed", "hidden")))
+
+
+def _eager_rows():
+    jnp = jax.numpy
+    return {
+        "eager/elementwise": (lambda x, w: x + x, lambda x, w: x + x),
+        "eager/reduction": (lambda x, w: x.sum("embed"), lambda x, w: x.sum(1)),
+        "eager/exp": (lambda x, w: named.exp(x), lambda x, w: jnp.exp(x)),
+        "eager/dot": (lambda x, w: named.dot(x, w, axis="embed"), lambda x, w: jnp.dot(x, w)),
+        "eager/index": (lambda x, w: x["batch", 3], lambda x, w: x[3]),
+        "eager/rearrange": (lambda x, w: named.rearrange(x, "b e -> e b"), lambda x, w: jnp.transpose(x)),
+    }
+
+
+def _eager_benchmark(label):
+    def run(name, mode):
+        (xp, xn), (wp, wn) = _eager_data()
+        named_op, jax_op = _eager_rows()[label]
+        return compare(name, lambda: named_op(xn, wn), lambda: jax_op(xp, wp), target=EAGER_TARGET,
+                       rounds=2 * mode.rounds - 1, round_budget_s=mode.budget_s / 2, warmup=mode.warmup)
+    return run
+
+
+for _label in _eager_rows():
+    benchmark(_label)(_eager_benchmark(_label))
 
 
 # ------------------------------------------------------------------ training at scale (benchmarks/scale.py)

@@ -103,6 +103,9 @@ class _TraceState(threading.local):
 
 
 _state = _TraceState()
+# Called with no arguments whenever a trace starts or ends on this thread (named.partitioning folds
+# "a trace is open" into the cache key of the C++ dispatchers, so a traced call is never run cached).
+trace_listeners: list = []
 
 
 def current_builder() -> Builder | None:
@@ -115,7 +118,11 @@ def current_builder() -> Builder | None:
 def tracing(builder: Builder):
     """Make ``builder`` the recording target for the ops run inside the ``with`` block."""
     _state.stack.append(builder)
+    for listener in trace_listeners:
+        listener()
     try:
         yield builder
     finally:
         _state.stack.pop()
+        for listener in trace_listeners:
+            listener()

@@ -122,3 +122,7 @@ def clear_caches() -> None:
     """
     from . import core
     core._EAGER.clear()
+    core._BY_ID.clear()
+    for dispatch in core._EAGER_CALLS.values():  # the eager ops' C++ dispatchers hold executables too
+        core.pjrt.release_dispatcher(dispatch)
+    core._EAGER_CALLS.clear()

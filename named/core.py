@@ -3,6 +3,7 @@ eagerly through the same pipeline (one cached executable per op signature)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterable, Mapping, Sequence
 
 import jax
@@ -301,6 +302,9 @@ def _flatten(x: NamedArray):
     return (x.array,), x.axes
 
 
+_new_object = object.__new__
+
+
 def _check_local(array, what: str, axes) -> None:
     if _is_deleted(array):
         from named.runtime import DeletedArrayError
@@ -317,7 +321,11 @@ def _is_deleted(array) -> bool:
 
 
 def _unflatten(axes, children):
-    return NamedArray._new(children[0], axes)
+    # one Python frame (jax's C++ dispatcher calls this for every NamedArray result)
+    x = _new_object(NamedArray)
+    x.array, = children
+    x.axes = axes
+    return x
 
 
 jax.tree_util.register_pytree_node(NamedArray, _flatten, _unflatten)
@@ -516,16 +524,107 @@ class EagerEntry:
         self.result_axes = result_axes
 
 
-_EAGER = LRUCache(eager_limit)  # bounded: each entry holds a loaded executable
+_EAGER = LRUCache(eager_limit)  # (op, attrs, axes and dtypes, placement, weak) -> compiled op; bounded
+_EAGER_CALLS = LRUCache(eager_limit)  # (op, attrs, weak, operand axes) -> jaxlib C++ dispatcher, or None
 
 
 def _run_eagerly(op_cls, operands, attrs, weak: bool = False) -> tuple[NamedArray, ...]:
+    # Hot path: the C++ dispatcher of (op, attrs, weak, axes) checks dtypes, weak types, shapes and
+    # shardings itself and runs the op's executable without Python; anything new goes through
+    # _run_checked. Only concrete jax arrays take it (jax tracers were routed away by bind()).
+    for x in operands:
+        if type(x.array) is not ARRAY_IMPL:
+            return _run_checked(op_cls, operands, attrs, weak)
+    key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())) if attrs else (), weak,
+           *[x.axes for x in operands])
+    call = _EAGER_CALLS.get(key, _MISSING)
+    if call is _MISSING:
+        call = _EAGER_CALLS[key] = _eager_dispatcher(op_cls, dict(attrs), key[3:], weak)
+    if call is None:
+        return _run_checked(op_cls, operands, attrs, weak)
+    return call(*[x.array for x in operands])
+
+
+_MISSING = object()
+
+
+def _eager_dispatcher(op_cls, attrs, axes, weak: bool = False):
+    run = functools.partial(_run_arrays, op_cls, attrs, axes, weak)  # under jax.disable_jit
+
+    def cache_miss(*arrays):
+        operands = [NamedArray._new(a, ax) for a, ax in zip(arrays, axes)]
+        entry = _eager_entry(op_cls, operands, attrs, weak)
+        executable = entry.executable
+        results = tuple(NamedArray._new(o, ax) for o, ax in zip(executable(arrays), entry.result_axes))
+        data = None
+        if executable.accepts_as_is(arrays):  # later calls like this one run without Python checks
+            data = pjrt.fastpath_data(executable.loaded, results, executable.arg_shardings,
+                                      executable.result_shardings)
+        return results, data, False
+
+    return pjrt.fast_dispatcher(op_cls.name, run, cache_miss)
+
+
+# The ops' own fast paths (elementwise, reductions, dot): callers that have checked no trace is open
+# and every operand holds a concrete jax array (never a jax tracer), that their results are strongly
+# typed (``weak=False``), and that know an exact hashable key of their attrs, find the C++ dispatcher
+# by the identity of the operands' axes tuples (eager results share their entry's tuple, so a chain
+# of ops hits without hashing a single Axis).
+_BY_ID: dict[tuple, tuple] = {}
+ARRAY_IMPL = pjrt.ArrayImpl
+INEXACT_DTYPES = frozenset(to_numpy_dtype(n) for n in ("bf16", "f16", "f32", "f64", "c64", "c128"))
+
+
+def run_eager1(op_cls, x: NamedArray, attrs=None, akey=()) -> tuple[NamedArray, ...]:
+    """Run ``op_cls`` eagerly on ``x`` (see above); ``akey`` stands for ``attrs`` exactly."""
+    ax = x.axes
+    hit = _BY_ID.get((op_cls, akey, id(ax)))
+    if hit is None or hit[0] is not ax:
+        hit = _by_id(op_cls, attrs, (op_cls, akey, id(ax)), (x,))
+    return hit[-1](x.array)
+
+
+def run_eager2(op_cls, x: NamedArray, y: NamedArray, attrs=None, akey=()) -> tuple[NamedArray, ...]:
+    """:func:`run_eager1` for two operands."""
+    ax, ay = x.axes, y.axes
+    hit = _BY_ID.get((op_cls, akey, id(ax), id(ay)))
+    if hit is None or hit[0] is not ax or hit[1] is not ay:
+        hit = _by_id(op_cls, attrs, (op_cls, akey, id(ax), id(ay)), (x, y))
+    return hit[-1](x.array, y.array)
+
+
+def _by_id(op_cls, attrs, key, operands) -> tuple:
+    attrs = attrs or {}
+    full = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())) if attrs else (), False,
+            *[x.axes for x in operands])
+    call = _EAGER_CALLS.get(full, _MISSING)
+    if call is _MISSING:
+        call = _EAGER_CALLS[full] = _eager_dispatcher(op_cls, dict(attrs), full[3:])
+    if call is None:  # this jaxlib has no C++ dispatcher: the checked path
+        call = functools.partial(_run_arrays, op_cls, attrs, full[3:], False)
+    if len(_BY_ID) >= 4096:  # the keys hold their axes tuples alive: keep the table bounded
+        _BY_ID.clear()
+    hit = _BY_ID[key] = (*full[3:], call)
+    return hit
+
+
+def _run_arrays(op_cls, attrs, axes, weak, *arrays):
+    return _run_checked(op_cls, [NamedArray._new(a, ax) for a, ax in zip(arrays, axes)], attrs, weak)
+
+
+def _eager_entry(op_cls, operands, attrs, weak: bool = False) -> EagerEntry:
     types = tuple((x.axes, x.array.dtype if type(x.array) is _JAX_ARRAY else x.dtype) for x in operands)
     placement = eager_placement(operands)  # None unless an operand is split over a mesh
     key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())), types, placement, weak)
     entry = _EAGER.get(key)
     if entry is None:
         entry = _EAGER[key] = _compile_eager(op_cls, operands, attrs, placement, weak)
+    return entry
+
+
+def _run_checked(op_cls, operands, attrs, weak: bool = False) -> tuple[NamedArray, ...]:
+    """Run an op eagerly through its cached executable's checked Python call."""
+    entry = _eager_entry(op_cls, operands, attrs, weak)
     outs = entry.executable([x.array for x in operands])
     return tuple(NamedArray._new(o, axes) for o, axes in zip(outs, entry.result_axes))
 

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from named.compiler import Builder, Pass, Stages, current_builder, run_pipeline, tracing, user_location
+from named.compiler.pipeline import gc_paused
 from named.compiler.tracer import _state as _TRACE_STATE
 from named.dialect import Axis, AxisError, Full, NamedError, TensorType, dtype_name
 from named.runtime import DeletedArrayError, Executable, check_alive, pjrt
@@ -142,13 +143,26 @@ class CompiledFunction:
         # Static arguments are bound in Python; everything else may go through the C++ fast path.
         if self._signature is not None:
             return None
-        return pjrt.fast_dispatcher(getattr(self.fn, "__name__", "f"), self.fn, self._cache_miss,
-                                    capacity=compiled_limit())
+        dispatch = pjrt.fast_dispatcher(getattr(self.fn, "__name__", "f"), self.fn, self._cache_miss,
+                                        capacity=compiled_limit())
+        cls = type(self)
+        own = cls.__dict__.get("_fast_marker") is _fast_call
+        if dispatch is not None and not self.donation.active and (own or cls.__call__ is CompiledFunction.__call__):
+            # Calling this object IS calling the C++ dispatcher: no Python frame on a cached call.
+            # (`__call__` is looked up on the type, so each function gets its own small subclass.)
+            # A donating function keeps the Python __call__, which turns the dispatcher's error on a
+            # donated (deleted) argument into a DeletedArrayError naming it.
+            if not own:
+                cls = self.__class__ = _fast_class(cls)
+            cls.__call__ = staticmethod(dispatch)
+        return dispatch
 
     def _cache_miss(self, *args, **kwargs):
         """Called by the C++ dispatcher for a signature it has not seen: run the Python path, and
         hand back the executable only when the arguments needed no re-placing (then every later
         call with this signature is safe to run without Python checks)."""
+        if _TRACE_STATE.stack:  # called from traced code: inline (the trace is in the C++ key)
+            return self.fn(*args, **kwargs), None, False
         entry, leaves = self._entry(args, kwargs)
         if _has_tracer(leaves):  # under a jax transformation: one named_call of the whole program
             return entry.jax_call(leaves), None, False
@@ -214,7 +228,8 @@ class CompiledFunction:
         key = (treedef, tuple(map(_leaf_signature, leaves)), statics, jax_mesh, mapping_key, x64_enabled())
         entry = self._cache.get(key)
         if entry is None:
-            fn = self._trace(args, kwargs, statics)
+            with gc_paused():
+                fn = self._trace(args, kwargs, statics)
             donated = self.donation.mask(args, kwargs) if self.donation.active else None
             try:
                 stages = run_pipeline(fn[0], mesh=ir_mesh, mapping=mapping, passes=self.passes,
@@ -316,6 +331,15 @@ class CompiledFunction:
     @property
     def cache_size(self) -> int:
         return len(self._cache)
+
+
+_fast_call = object()  # marks a per-function subclass whose __call__ is a C++ dispatcher
+
+
+def _fast_class(base: type) -> type:
+    """A subclass of ``base`` for one compiled function (its ``__call__`` is set by the caller)."""
+    return type(base.__name__, (base,), {"__module__": base.__module__, "__qualname__": base.__qualname__,
+                                          "_fast_marker": _fast_call})
 
 
 def _has_tracer(leaves) -> bool:

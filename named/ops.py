@@ -9,7 +9,10 @@ from named.dialect import (BINARY_OPS, UNARY_OPS, BitcastConvert, Compare, Conve
                            is_float, is_inexact, is_integer)
 from named.dialect.types import bit_width
 
-from .core import NamedArray, Traced, as_named, bind1, is_weak, result_dtype, result_type_weak
+from named.compiler.tracer import _state as _TRACE_STATE
+
+from .core import (_BY_ID, ARRAY_IMPL, INEXACT_DTYPES, NamedArray, Traced, as_named, bind1, is_weak, result_dtype,
+                   result_type_weak, run_eager1, run_eager2)
 
 _UNARY_NAMES = ("abs absolute angle arccos arccosh arcsin arcsinh arctan arctanh around bitwise_count "
                 "bitwise_invert bitwise_not cbrt ceil conj conjugate copy cos cosh deg2rad degrees exp exp2 "
@@ -47,6 +50,14 @@ def _strong(x: NamedArray) -> NamedArray:
 
 
 def _unary(op: str, x, *, inexact: bool = False) -> NamedArray:
+    if type(x) is NamedArray and not _TRACE_STATE.stack:  # eager, nothing to convert: C++ dispatch
+        a = x.array
+        if type(a) is ARRAY_IMPL and not a.weak_type and (not inexact or a.dtype in INEXACT_DTYPES):
+            op_cls, ax = UNARY_OPS[op], x.axes
+            hit = _BY_ID.get((op_cls, (), id(ax)))
+            if hit is not None and hit[0] is ax:
+                return hit[1](a)[0]
+            return run_eager1(op_cls, x)[0]
     x = as_named(x)
     weak = is_weak(x)  # elementwise maps keep weak typing, as in jax
     if inexact and not is_inexact(dtype_name(x.dtype)):
@@ -67,6 +78,12 @@ def _promote_weak(x, y, *, inexact: bool = False):
 
 
 def _binary(op: str, x, y, *, inexact: bool = False) -> NamedArray:
+    if type(x) is NamedArray and type(y) is NamedArray and not _TRACE_STATE.stack:
+        a, b = x.array, y.array  # eager, one strong dtype (nothing to promote): C++ dispatch
+        if type(a) is ARRAY_IMPL and type(b) is ARRAY_IMPL and not (a.weak_type or b.weak_type):
+            d = a.dtype
+            if d == b.dtype and (not inexact or d in INEXACT_DTYPES):
+                return run_eager2(BINARY_OPS[op], x, y)[0]
     x, y, weak = _promote_weak(x, y, inexact=inexact)
     return bind1(BINARY_OPS[op], (x, y), weak=weak)
 

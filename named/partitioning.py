@@ -18,6 +18,8 @@ import numpy as np
 
 from named.compiler import current_builder, user_location
 from named.compiler.partition import normalize_mapping, sharding_of
+from named.compiler.tracer import _state as _TRACE_STATE
+from named.compiler.tracer import trace_listeners
 from named.dialect import Function, Mesh, NamedError, ShardingConstraint, ShardingError, mapping_attr
 from named.runtime import device_mesh, jax_sharding, logical_mesh, pjrt
 from named.runtime.mesh import mapping_of
@@ -120,10 +122,12 @@ def use_mesh(mesh):
     ('data',)
     """
     _state.meshes.append(resolve_mesh(mesh))
+    _sync_dispatch_context()
     try:
         yield _state.meshes[-1][0]
     finally:
         _state.meshes.pop()
+        _sync_dispatch_context()
 
 
 @contextmanager
@@ -139,10 +143,28 @@ def axis_mapping(mapping: Resources, *, merge: bool = False):
     base = dict(_state.mappings[-1][0]) if merge and _state.mappings else {}
     base.update(normalize_resources(mapping)[0])
     _state.mappings.append(normalize_resources(base))
+    _sync_dispatch_context()
     try:
         yield base
     finally:
         _state.mappings.pop()
+        _sync_dispatch_context()
+
+
+def _sync_dispatch_context() -> None:
+    """Fold what this thread's open blocks (mesh, mapping, a named trace) are into the cache key of
+    jaxlib's C++ dispatchers: a cached call made inside another context misses and takes the Python
+    path, which compiles for that context."""
+    tracing = bool(_TRACE_STATE.stack)
+    if not (tracing or _state.meshes or _state.mappings):
+        pjrt.set_dispatch_context(None)
+        return
+    mesh = _state.meshes[-1][0] if _state.meshes else None
+    mapping = _state.mappings[-1][1] if _state.mappings else None
+    pjrt.set_dispatch_context((tracing, mesh, mapping))
+
+
+trace_listeners.append(_sync_dispatch_context)
 
 
 def current_mesh() -> "tuple[pjrt.Mesh | None, Mesh | None]":

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from named.dialect import (ArgMax, ArgMin, AxisError, REDUCE_OPS, Reshape, Axis, dtype_name, format_axes,
                            is_float, is_inexact, is_integer)
 from named.compiler import user_location
 
-from .core import NamedArray, as_named, axis_names, bind1, resolve_axis, result_dtype
+from named.compiler.tracer import _state as _TRACE_STATE
+
+from .core import (ARRAY_IMPL, NamedArray, as_named, axis_names, bind1, resolve_axis,
+                   result_dtype, run_eager1)
 from . import ops
 
 __all__ = ["sum", "prod", "max", "min", "amax", "amin", "any", "all", "mean", "var", "std", "ptp",
@@ -73,6 +78,11 @@ def _upcast_reduce(kind: str, x: NamedArray, axis, where, identity, dtype) -> Na
     return _reduce(kind, x, axis, where, identity, d)
 
 
+# dtypes a sum keeps as they are (no widening, no f32 accumulation): the eager fast path's
+_KEEPS_DTYPE = frozenset(np.dtype(d) for d in ("float32", "float64", "complex64", "complex128", "int32", "int64",
+                                               "uint32", "uint64"))
+
+
 def sum(x, axis=None, *, where=None, dtype=None) -> NamedArray:
     """Sum over ``axis`` (all axes when None).
 
@@ -80,6 +90,10 @@ def sum(x, axis=None, *, where=None, dtype=None) -> NamedArray:
     >>> named.sum(named.ones(named.make_axes(a=3)), "a").item()
     3.0
     """
+    if type(axis) is str and type(x) is NamedArray and where is None and dtype is None and not _TRACE_STATE.stack:
+        a = x.array  # eager over one named axis, no widening: C++ dispatch
+        if type(a) is ARRAY_IMPL and not a.weak_type and a.dtype in _KEEPS_DTYPE:
+            return run_eager1(REDUCE_OPS["sum"], x, {"axes": (axis,)}, ("axes", axis))[0]
     x = as_named(x)
     return _upcast_reduce("sum", x, axis, where, 0, dtype)
 

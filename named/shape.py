@@ -7,8 +7,10 @@ from typing import Mapping, Sequence
 from named.compiler import user_location
 from named.dialect import Axis, AxisError, Broadcast, Dot, Rename, Transpose, format_axes
 
+from named.compiler.tracer import _state as _TRACE_STATE
+
 from ._checks import describe, mapping_arg, sequence_arg
-from .core import NamedArray, as_named, axis_names, bind1, result_dtype
+from .core import _BY_ID, ARRAY_IMPL, NamedArray, as_named, axis_names, bind1, result_dtype, run_eager2
 from . import ops
 
 __all__ = ["dot", "rename", "broadcast_to", "broadcast_axis", "rearrange", "transpose"]
@@ -29,6 +31,18 @@ def dot(*arrays: NamedArray, axis=..., precision=None, preferred_element_type=No
     if arrays and not isinstance(arrays[0], NamedArray) and isinstance(arrays[0], (str, Axis, tuple, list)) \
             and len(arrays) > 1 and isinstance(arrays[1], NamedArray):
         raise TypeError("dot(axis, *arrays) is the old haliax form; write dot(*arrays, axis=...)")
+    if type(axis) is str and len(arrays) == 2 and precision is None and preferred_element_type is None \
+            and out_axes is None and not _TRACE_STATE.stack:
+        x, y = arrays  # eager, one Dot op seen before for these axes: its C++ dispatcher
+        if type(x) is NamedArray and type(y) is NamedArray:
+            ax, ay, a, b = x.axes, y.axes, x.array, y.array
+            hit = _BY_ID.get((Dot, axis, id(ax), id(ay)))
+            if hit is not None and hit[0] is ax and hit[1] is ay and type(a) is ARRAY_IMPL \
+                    and type(b) is ARRAY_IMPL and a.dtype == b.dtype and not (a.weak_type or b.weak_type):
+                return hit[2](a, b)[0]
+            out = _eager_dot(x, y, axis)
+            if out is not None:
+                return out
     if axis is ...:
         raise TypeError("dot() needs axis=: the axis or axes to contract (None for all, () for none)")
     if not arrays:
@@ -76,6 +90,22 @@ def dot(*arrays: NamedArray, axis=..., precision=None, preferred_element_type=No
     if out_axes is not None:
         acc = rearrange(acc, out_axes)
     return acc
+
+
+def _eager_dot(x, y, axis: str) -> NamedArray | None:
+    """``dot(x, y, axis=axis)`` through the C++ dispatcher of its one Dot op, when it is one: concrete
+    operands of one dtype, both having ``axis``, shared axes of equal sizes; else None."""
+    if type(x) is not NamedArray or type(y) is not NamedArray:
+        return None
+    a, b = x.array, y.array
+    if type(a) is not ARRAY_IMPL or type(b) is not ARRAY_IMPL or a.dtype != b.dtype or a.weak_type or b.weak_type:
+        return None
+    ax, ay = x.axes, y.axes
+    sizes = {n.name: n.size for n in ax}
+    if axis not in sizes or not any(n.name == axis for n in ay) or any(
+            sizes.get(n.name, n.size) != n.size for n in ay):
+        return None
+    return run_eager2(Dot, x, y, {"contract": (axis,)}, axis)[0]  # the axis name stands for the attrs
 
 
 def rename(x: NamedArray, renames: Mapping) -> NamedArray:

@@ -21,7 +21,8 @@ jaxlib_version = _jaxlib_version.__version__
 
 __all__ = ["DeletedArgumentError", "canonical_dtype", "devices", "compile", "result_handlers", "execute", "Mesh",
            "NamedSharding", "PartitionSpec", "SingleDeviceSharding", "Array", "ArrayImpl", "device_put",
-           "optimized_hlo", "refuse_as_jax_value", "memory_stats", "allgather"]
+           "optimized_hlo", "refuse_as_jax_value", "memory_stats", "allgather", "fast_dispatcher", "fastpath_data",
+           "set_dispatch_context", "release_dispatcher"]
 
 Array = jax.Array
 Mesh = jax.sharding.Mesh
@@ -123,6 +124,8 @@ def optimized_hlo(executable) -> str:
 def fast_dispatcher(name: str, fun, cache_miss, capacity: int = 4096):
     """A C++ dispatcher calling ``cache_miss(*args, **kwargs) -> (result, fastpath | None, False)``
     on signatures it has not seen; None when this jaxlib lacks the API."""
+    if _CONTEXT_KEY is None:  # pragma: no cover - contexts could not be told apart
+        return None
     try:
         from jax._src import tree_util as _tree_util
         from jax._src.interpreters import pxla as _pxla
@@ -132,6 +135,25 @@ def fast_dispatcher(name: str, fun, cache_miss, capacity: int = 4096):
                          _tree_util.dispatch_registry, _pxla.cc_shard_arg, cache)
     except (ImportError, AttributeError, TypeError):  # pragma: no cover - API moved in another jax
         return None
+
+
+def _context_key():
+    try:  # a thread-local config value jaxlib adds to every jit cache key (private; this release)
+        from jax._src import config as _config
+        return _config.config_ext.Config("named_dispatch_context", None, include_in_jit_key=True)
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - API moved in another jax
+        return None
+
+
+_CONTEXT_KEY = _context_key()
+
+
+def set_dispatch_context(value) -> None:
+    """Make ``value`` (hashable; None when no context is open) part of every C++ dispatcher's cache
+    key on this thread, so a call made inside a ``use_mesh`` / ``axis_mapping`` block or a named trace
+    never reuses an executable cached outside it (jax folds its own mesh contexts in the same way)."""
+    if _CONTEXT_KEY is not None:
+        _CONTEXT_KEY.set_local(value)
 
 
 def release_dispatcher(dispatch) -> None:

@@ -105,6 +105,16 @@ def test_median_result_takes_the_median_of_each_number():
     assert (merged.named_peak_bytes, merged.jax_peak_bytes, merged.haliax_s) == (6, 10, None)
 
 
+def test_eager_rows_compute_the_same_in_named_and_jax():
+    import workloads
+    (xp, xn), (wp, wn) = workloads._eager_data()
+    rows = workloads._eager_rows()
+    assert set(rows) == {"eager/elementwise", "eager/reduction", "eager/exp", "eager/dot", "eager/index",
+                         "eager/rearrange"}
+    for named_op, jax_op in rows.values():
+        np.testing.assert_allclose(np.asarray(named_op(xn, wn)), np.asarray(jax_op(xp, wp)), rtol=1e-5, atol=1e-5)
+
+
 def test_gpt2_training_step_is_the_same_in_named_and_jax():
     # benchmarks/gpt2_step.py (issue 14): the named.nn model and its jnp twin take the same AdamW step
     import gpt2_step
