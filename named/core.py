@@ -78,8 +78,22 @@ class Traced:
             f"@named.compile; run jax code on NamedArrays with named.call_jax(fn, x, ...), which embeds "
             f"it in the program", loc=user_location()).with_traceback(None)
 
+    def __getattr__(self, name: str):
+        # x.array.sum(), x.array.T, ... on a traced value: it is not a jax array (only called for names
+        # Traced lacks; an AttributeError too, so hasattr() keeps answering False).
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise TracedAttributeError(
+            f"`.{name}` of the traced value of a NamedArray ({self.value.type}): inside a named trace "
+            f"`x.array` is not a jax array; use the named op (e.g. x.sum(axis)), or named.call_jax(fn, x) "
+            f"for jax code", loc=user_location()).with_traceback(None)
+
     def __repr__(self) -> str:
         return f"Traced<{self.value.type}>"
+
+
+class TracedAttributeError(TracerError, AttributeError):
+    """An attribute a jax array has, asked of a traced value (which is no jax array)."""
 
 
 pjrt.refuse_as_jax_value(Traced, Traced._refuse_jax)  # jnp.sin(x.array) inside @named.compile

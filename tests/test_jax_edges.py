@@ -76,3 +76,13 @@ def test_numpy_functions_see_concrete_data_and_refuse_traced_values():
     with pytest.raises(named.TracerError, match="numpy.sum needs concrete data") as info:
         named.compile(lambda x: np.sum(x))(x)
     assert "test_jax_edges.py" in str(info.value)
+
+
+def test_jax_array_attributes_of_a_traced_value_are_tracer_errors():
+    B, E = named.make_axes(batch=4, embed=3)
+    x = named.ones((B, E))
+    for f in (named.vmap(lambda r: r.array.sum(), B), named.compile(lambda r: r.array.sum())):
+        with pytest.raises(named.TracerError, match="call_jax") as info:
+            f(x)
+        assert "test_jax_edges.py" in str(info.value)
+    assert not hasattr(named.compile(lambda r: r).lower(x), "no_such_attribute")
