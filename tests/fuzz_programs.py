@@ -174,7 +174,7 @@ def _ref_step(step, values):
         x, names = _pick(values, step[2])
         if not names:
             raise ValueError("nothing to reduce")
-        axis = names[step[3] % len(names)] if step[3] < 3 else None
+        axis = sorted(names)[step[3] % len(names)] if step[3] < 3 else None  # by name: orders may differ
         fn = REDUCE[step[1]][1]
         if step[1] == "max" and x.dtype == np.complex64:
             raise ValueError("named refuses complex max (XLA cannot reduce it; jax orders lexicographically)")
@@ -222,7 +222,7 @@ def _named_step(step, values):
     if kind == "reduce":
         x = _pick(values, step[2])
         names = x.axis_names()
-        axis = names[step[3] % len(names)] if step[3] < 3 else None
+        axis = sorted(names)[step[3] % len(names)] if step[3] < 3 else None
         return REDUCE[step[1]][0](x, axis)
     if kind == "transpose":
         x = _pick(values, step[1])

@@ -42,6 +42,8 @@ def test_known_programs():
         (((("a", "b"), "bf16", 3),), [("scalar", "multiply", 0, 2.0, True), ("reduce", "sum", 1, 0)]),
         (((("a",), "f32", 4),), [("unary", "signbit", 0)]),
         ((((), "f32", 0),), [("scalar", "equal", 0, 2, False), ("unary", "square", 1)]),
+        (((("a", "b"), "f32", 0), (("a",), "f32", 0)), [("transpose", 0, 1), ("binary", "add", 1, 2),
+                                                         ("reduce", "any", 3, 0)]),
     ]
     for program in cases:
         fp.check_program(program)
