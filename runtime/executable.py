@@ -64,7 +64,7 @@ class Executable:
         # result_weak: per result, whether jax would type it weakly (a value computed from Python scalars)
         self.handlers = pjrt.result_handlers(
             [(t.shape, to_numpy_dtype(t.dtype), s) for t, s in zip(self.result_types, self.result_shardings)],
-            weak=result_weak)
+            weak=result_weak, committed=self.mesh is not None or devices is not None)
         self._checks = list(zip(self.arg_shapes, self.arg_dtypes, self.arg_shardings))
         self._known = list(self.arg_shardings)
 

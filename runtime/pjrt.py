@@ -62,13 +62,17 @@ def compile(module_text: str, device_list: Sequence, *, sharded: bool):
         lambda payload: backend.deserialize_executable(payload, devices, options))
 
 
-def result_handlers(specs: Sequence[tuple[tuple[int, ...], np.dtype, object]], weak=None) -> list:
+def result_handlers(specs: Sequence[tuple[tuple[int, ...], np.dtype, object]], weak=None,
+                    committed: bool = True) -> list:
     """Per-output callables turning one output's per-device buffers into a global ``jax.Array``
-    (weakly typed where ``weak[i]`` is true, as jax types results computed from Python scalars)."""
+    (weakly typed where ``weak[i]`` is true, as jax types results computed from Python scalars).
+    ``committed=False`` marks results that sit on the default device only because nothing asked for
+    another, as jax's own ``jnp.ones`` are: jax may then move them to wherever a computation runs."""
     weak = weak or (False,) * len(specs)
     try:  # jax's own C++ handlers: the fast path jax.jit uses
         from jax._src import array as _array, core as _core
-        return [_array._array_global_result_handler(_core.ShapedArray(shape, dtype, weak_type=w), sharding, True)
+        return [_array._array_global_result_handler(_core.ShapedArray(shape, dtype, weak_type=w), sharding,
+                                                    committed)
                 for (shape, dtype, sharding), w in zip(specs, weak)]
     except (ImportError, AttributeError, TypeError):  # pragma: no cover - portable fallback
         return [_public_handler(shape, sharding) for shape, _, sharding in specs]
@@ -176,7 +180,8 @@ def fastpath_data(executable, result, in_shardings, out_shardings):
     n = len(in_shardings)
     return _pxla.MeshExecutableFastpathData(
         executable, out_tree, list(in_shardings), list(out_shardings),
-        [_core.ShapedArray(o.shape, o.dtype, weak_type=o.weak_type) for o in out_flat], [True] * len(out_flat), [True] * n,
+        [_core.ShapedArray(o.shape, o.dtype, weak_type=o.weak_type) for o in out_flat],
+        [bool(getattr(o, "_committed", True)) for o in out_flat], [True] * n,
         [None] * n, [])
 
 

@@ -315,3 +315,15 @@ def test_grad_through_lax_scan_and_the_docstring_examples(data):
     close(jax.jit(jax.grad(total))(w), expected, 1e-4)
     result = doctest.testmod(primitives)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_eager_results_are_uncommitted_like_jax_so_jit_can_move_them_to_a_mesh():
+    E, H, B = named.make_axes(embed=4, hidden=8, batch=8)
+    w = named.ones((E, H))
+    assert not w.array._committed and not named.exp(w).array._committed  # as jnp.ones
+    f = named.compile(lambda w, x: named.dot(x, w, axis="embed").sum(), axis_resources={"batch": "data"},
+                      mesh={"data": 4})
+    x = named.random.normal(named.random.key(0), (B, E))
+    with named.use_mesh({"data": 4}):
+        xs = named.shard(x, {"batch": "data"})
+    assert float(jax.jit(f)(w, xs)) == pytest.approx(float(f(w, xs)), rel=1e-6)
