@@ -285,3 +285,20 @@ def test_mlp_sharded_example_runs_and_agrees():
         assert label in out
     assert "images: f32[batch=128@x, inputs=784]" in out and "w1: f32[inputs=784, hidden=512@y]" in out
     assert out.count("loss = 2.5940") == 5 and "all mappings agree" in out
+
+
+@pytest.mark.parametrize("kind", ["max", "min"])
+def test_a_max_over_a_split_axis_keeps_nan_as_on_one_device(kind):
+    # XLA's cross-device max/min on CPU drops NaNs (jax.jit's sharded jnp.max too); a mapping must
+    # not change results, so named carries "any NaN" across devices.
+    B, E = named.make_axes(b=8, e=2)
+    v = np.arange(16, dtype=np.float32).reshape(8, 2)
+    v[5, 0] = np.nan
+    x = named.named(v, (B, E))
+    sharded = named.compile(lambda x: getattr(x, kind)("b"), axis_resources={"b": "d"}, mesh={"d": 4})(x)
+    expected = getattr(np, kind)(v, axis=0)
+    np.testing.assert_array_equal(np.asarray(sharded), expected)  # [nan, 15.] / [nan, 1.]
+    clean = named.named(np.nan_to_num(v), (B, E))
+    np.testing.assert_array_equal(
+        np.asarray(named.compile(lambda x: getattr(x, kind)("b"), axis_resources={"b": "d"}, mesh={"d": 4})(clean)),
+        getattr(np, kind)(np.nan_to_num(v), axis=0))

@@ -7,7 +7,7 @@ import numpy as np
 from named.dialect import (ArgMax, ArgMin, BitcastConvert, Broadcast, Compare, Constant, Convert, Dot, Full, Iota, Rename,
                            Reshape, Select, TensorType, Transpose, BINARY_OPS, REDUCE_OPS, UNARY_OPS,
                            is_complex, is_float, to_numpy_dtype)
-from named.dialect.types import is_integer, is_signed
+from named.dialect.types import is_inexact, is_integer, is_signed
 
 from .mlir import chlo, dense, element_type, ir, stablehlo, tensor_type
 from .registry import LoweringContext, register_lowering
@@ -172,8 +172,33 @@ def reduce(x: ir.Value, src: TensorType, names, kind: str) -> ir.Value:
 
 def _reduce_rule(kind: str):
     def rule(ctx: LoweringContext, x):
-        return reduce(x, ctx.in_types[0], ctx.op.attrs["axes"], kind)
+        src, names = ctx.in_types[0], ctx.op.attrs["axes"]
+        out = reduce(x, src, names, kind)
+        if kind in ("max", "min") and is_inexact(src.dtype) and _split(src, names):
+            out = _keep_nan(x, out, src, names)
+        return out
     return rule
+
+
+def _split(t: TensorType, names) -> bool:
+    """Whether any of the named axes of ``t`` is split over a mesh axis."""
+    return t.sharding is not None and any(t.mesh_axes_of(n) for n in names)
+
+
+def _keep_nan(x: ir.Value, out: ir.Value, src: TensorType, names) -> ir.Value:
+    # XLA's cross-device max/min on CPU drops NaNs (jax.jit's sharded jnp.max too), while the same
+    # reduction on one device returns NaN: a mapping must not change results, so carry "any NaN"
+    # across devices as a boolean OR and put the NaN back.
+    nan_in = compare(x, x, "NE", src.dtype)
+    bools = TensorType("bool", src.axes)
+    any_nan = reduce(nan_in, bools, names, "or")
+    return stablehlo.select(any_nan, _nan_like(out, src.dtype), out)
+
+
+def _nan_like(out: ir.Value, dtype: str) -> ir.Value:
+    shape = ir.RankedTensorType(out.type).shape
+    nan = stablehlo.constant(dense(np.array(np.nan, to_numpy_dtype(dtype)), dtype))
+    return stablehlo.broadcast_in_dim(tensor_type(tuple(shape), dtype), nan, [])
 
 
 for _kind, _cls in REDUCE_OPS.items():
