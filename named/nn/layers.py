@@ -62,7 +62,24 @@ def _check_axis(x: NamedArray, axis, what: str) -> None:
         raise AxisError(f"{what}: input {x.shape} lacks the normalized axes {missing}", loc=user_location())
 
 
-class LayerNorm(eqx.Module):
+class _Norm(eqx.Module):
+    """What LayerNorm and RmsNorm share: the normalized axis, an optional affine weight/bias, eps and
+    an optional output dtype (haliax's field names)."""
+
+    axis: object = eqx.field(static=True)
+    weight: Optional[NamedArray]
+    bias: Optional[NamedArray]
+    eps: float = eqx.field(static=True, default=1e-5)
+    dtype: object = eqx.field(static=True, default=None)
+
+    @classmethod
+    def _make(cls, axis, eps, use_weight, use_bias, dtype):
+        weight = ones(axis_tuple(axis)) if use_weight else None
+        bias = zeros(axis_tuple(axis)) if use_bias else None
+        return cls(axis, weight, bias, eps, dtype)
+
+
+class LayerNorm(_Norm):
     """``(x - mean) / sqrt(var + eps) * weight + bias`` over ``axis`` (haliax's fields).
 
     >>> import named
@@ -72,18 +89,11 @@ class LayerNorm(eqx.Module):
     0.0
     """
 
-    axis: object = eqx.field(static=True)
-    weight: Optional[NamedArray]
-    bias: Optional[NamedArray]
-    eps: float = eqx.field(static=True, default=1e-5)
-    dtype: object = eqx.field(static=True, default=None)
-
-    @staticmethod
-    def init(axis, eps: float = 1e-5, use_weight: bool = True, use_bias: bool = True, dtype=None) -> "LayerNorm":
+    @classmethod
+    def init(cls, axis, eps: float = 1e-5, use_weight: bool = True, use_bias: bool = True,
+             dtype=None) -> "LayerNorm":
         """Weight ones, bias zeros (either may be left out)."""
-        weight = ones(axis_tuple(axis)) if use_weight else None
-        bias = zeros(axis_tuple(axis)) if use_bias else None
-        return LayerNorm(axis, weight, bias, eps, dtype)
+        return cls._make(axis, eps, use_weight, use_bias, dtype)
 
     def __call__(self, x: NamedArray, *, key=None) -> NamedArray:
         """Normalize ``x`` over ``axis``."""
@@ -95,7 +105,7 @@ class LayerNorm(eqx.Module):
         return _affine(out, self.weight, self.bias, self.dtype)
 
 
-class RmsNorm(eqx.Module):
+class RmsNorm(_Norm):
     """``x / sqrt(mean(x²) + eps) * weight + bias`` over ``axis`` (no centering).
 
     >>> import named
@@ -105,18 +115,11 @@ class RmsNorm(eqx.Module):
     [0.8485, 1.1314]
     """
 
-    axis: object = eqx.field(static=True)
-    weight: Optional[NamedArray]
-    bias: Optional[NamedArray]
-    eps: float = eqx.field(static=True, default=1e-5)
-    dtype: object = eqx.field(static=True, default=None)
-
-    @staticmethod
-    def init(axis, eps: float = 1e-6, use_weight: bool = True, use_bias: bool = True, dtype=None) -> "RmsNorm":
+    @classmethod
+    def init(cls, axis, eps: float = 1e-6, use_weight: bool = True, use_bias: bool = True,
+             dtype=None) -> "RmsNorm":
         """Weight ones, bias zeros (either may be left out)."""
-        weight = ones(axis_tuple(axis)) if use_weight else None
-        bias = zeros(axis_tuple(axis)) if use_bias else None
-        return RmsNorm(axis, weight, bias, eps, dtype)
+        return cls._make(axis, eps, use_weight, use_bias, dtype)
 
     def __call__(self, x: NamedArray, *, key=None) -> NamedArray:
         """Normalize ``x`` over ``axis`` by its root mean square."""
