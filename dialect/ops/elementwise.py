@@ -166,11 +166,15 @@ class Convert(Op):
     @classmethod
     def type_rule(cls, operand_types, attrs: Mapping[str, Any], regions=()):
         (x,) = operand_types
-        try:
-            dtype = dtype_name(attrs["dtype"])
-        except TypeError as e:
-            raise VerifyError(f"{cls.name}: {e}") from None
-        return (TensorType(dtype, x.axes),)
+        return (TensorType(_target_dtype(cls.name, attrs), x.axes),)
+
+
+def _target_dtype(op_name: str, attrs: Mapping[str, Any]) -> str:
+    """The ``dtype`` attribute of a conversion, as a dtype name (a VerifyError if it names none)."""
+    try:
+        return dtype_name(attrs["dtype"])
+    except TypeError as e:
+        raise VerifyError(f"{op_name}: {e}") from None
 
 
 class BitcastConvert(Op):
@@ -184,10 +188,7 @@ class BitcastConvert(Op):
     @classmethod
     def type_rule(cls, operand_types, attrs: Mapping[str, Any], regions=()):
         (x,) = operand_types
-        try:
-            dtype = dtype_name(attrs["dtype"])
-        except TypeError as e:
-            raise VerifyError(f"{cls.name}: {e}") from None
+        dtype = _target_dtype(cls.name, attrs)
         if "bool" in (x.dtype, dtype) or bit_width(x.dtype) != bit_width(dtype):
             raise VerifyError(f"{cls.name}: {x.dtype} and {dtype} must be non-bool dtypes of one bit width")
         return (TensorType(dtype, x.axes),)
