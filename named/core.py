@@ -12,7 +12,7 @@ import numpy as np
 
 from named.compiler import Builder, current_builder, run_pipeline, user_location
 from named.compiler.lowering import lower_function, module_text
-from named.dialect import (Axis, AxisError, Constant, Full, NamedError, Op, TensorType, TracerError, Value,
+from named.dialect import (Axis, AxisError, Constant, Convert, Full, NamedError, Op, TensorType, TracerError, Value,
                            attr_key, dtype_name, format_axes, to_numpy_dtype)
 from named.runtime import Executable, pjrt
 
@@ -542,32 +542,44 @@ _EAGER = LRUCache(eager_limit)  # (op, attrs, axes and dtypes, placement, weak) 
 _EAGER_CALLS = LRUCache(eager_limit)  # (op, attrs, weak, operand axes) -> jaxlib C++ dispatcher, or None
 
 
-def _run_eagerly(op_cls, operands, attrs, weak: bool = False) -> tuple[NamedArray, ...]:
+def _run_eagerly(op_cls, operands, attrs, weak: bool = False, converts=None) -> tuple[NamedArray, ...]:
     # Hot path: the C++ dispatcher of (op, attrs, weak, axes) checks dtypes, weak types, shapes and
     # shardings itself and runs the op's executable without Python; anything new goes through
     # _run_checked. Only concrete jax arrays take it (jax tracers were routed away by bind()).
+    # ``converts`` (a target dtype or None per operand) runs the operands' promotion in the same
+    # executable as the op, as jax.numpy's jitted functions do: XLA then simplifies the pair the way
+    # it does for jax (``convert(bool) * x`` becomes a select, which differs from IEEE at 0 and NaN).
     for x in operands:
         if type(x.array) is not ARRAY_IMPL:
-            return _run_checked(op_cls, operands, attrs, weak)
+            return _run_checked(op_cls, operands, attrs, weak, converts)
     key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())) if attrs else (), weak,
-           *[x.axes for x in operands])
+           converts, *[x.axes for x in operands])
     call = _EAGER_CALLS.get(key, _MISSING)
     if call is _MISSING:
-        call = _EAGER_CALLS[key] = _eager_dispatcher(op_cls, dict(attrs), key[3:], weak)
+        call = _EAGER_CALLS[key] = _eager_dispatcher(op_cls, dict(attrs), key[4:], weak, converts)
     if call is None:
-        return _run_checked(op_cls, operands, attrs, weak)
+        return _run_checked(op_cls, operands, attrs, weak, converts)
     return call(*[x.array for x in operands])
+
+
+def run_promoted(op_cls, operands: Sequence[NamedArray], dtypes: Sequence[str], *,
+                 weak: bool = False) -> NamedArray:
+    """Eagerly run ``op_cls`` on ``operands`` converted to ``dtypes``, the conversions and the op in one
+    executable (see :func:`_run_eagerly`); callers have checked that no trace is open and every
+    operand holds a concrete jax array."""
+    converts = tuple(d if dtype_name(x.dtype) != d else None for x, d in zip(operands, dtypes))
+    return _run_eagerly(op_cls, list(operands), {}, weak, converts)[0]
 
 
 _MISSING = object()
 
 
-def _eager_dispatcher(op_cls, attrs, axes, weak: bool = False):
-    run = functools.partial(_run_arrays, op_cls, attrs, axes, weak)  # under jax.disable_jit
+def _eager_dispatcher(op_cls, attrs, axes, weak: bool = False, converts=None):
+    run = functools.partial(_run_arrays, op_cls, attrs, axes, weak, converts)  # under jax.disable_jit
 
     def cache_miss(*arrays):
         operands = [NamedArray._new(a, ax) for a, ax in zip(arrays, axes)]
-        entry = _eager_entry(op_cls, operands, attrs, weak)
+        entry = _eager_entry(op_cls, operands, attrs, weak, converts)
         executable = entry.executable
         results = tuple(NamedArray._new(o, ax) for o, ax in zip(executable(arrays), entry.result_axes))
         data = None
@@ -609,44 +621,48 @@ def run_eager2(op_cls, x: NamedArray, y: NamedArray, attrs=None, akey=()) -> tup
 
 def _by_id(op_cls, attrs, key, operands) -> tuple:
     attrs = attrs or {}
-    full = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())) if attrs else (), False,
+    full = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())) if attrs else (), False, None,
             *[x.axes for x in operands])
     call = _EAGER_CALLS.get(full, _MISSING)
     if call is _MISSING:
-        call = _EAGER_CALLS[full] = _eager_dispatcher(op_cls, dict(attrs), full[3:])
+        call = _EAGER_CALLS[full] = _eager_dispatcher(op_cls, dict(attrs), full[4:])
     if call is None:  # this jaxlib has no C++ dispatcher: the checked path
-        call = functools.partial(_run_arrays, op_cls, attrs, full[3:], False)
+        call = functools.partial(_run_arrays, op_cls, attrs, full[4:], False, None)
     if len(_BY_ID) >= 4096:  # the keys hold their axes tuples alive: keep the table bounded
         _BY_ID.clear()
-    hit = _BY_ID[key] = (*full[3:], call)
+    hit = _BY_ID[key] = (*full[4:], call)
     return hit
 
 
-def _run_arrays(op_cls, attrs, axes, weak, *arrays):
-    return _run_checked(op_cls, [NamedArray._new(a, ax) for a, ax in zip(arrays, axes)], attrs, weak)
+def _run_arrays(op_cls, attrs, axes, weak, converts, *arrays):
+    return _run_checked(op_cls, [NamedArray._new(a, ax) for a, ax in zip(arrays, axes)], attrs, weak, converts)
 
 
-def _eager_entry(op_cls, operands, attrs, weak: bool = False) -> EagerEntry:
+def _eager_entry(op_cls, operands, attrs, weak: bool = False, converts=None) -> EagerEntry:
     types = tuple((x.axes, x.array.dtype if type(x.array) is _JAX_ARRAY else x.dtype) for x in operands)
     placement = eager_placement(operands)  # None unless an operand is split over a mesh
-    key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())), types, placement, weak)
+    key = (op_cls, tuple(sorted((k, attr_key(v)) for k, v in attrs.items())), types, placement, weak, converts)
     entry = _EAGER.get(key)
     if entry is None:
-        entry = _EAGER[key] = _compile_eager(op_cls, operands, attrs, placement, weak)
+        entry = _EAGER[key] = _compile_eager(op_cls, operands, attrs, placement, weak, converts)
     return entry
 
 
-def _run_checked(op_cls, operands, attrs, weak: bool = False) -> tuple[NamedArray, ...]:
+def _run_checked(op_cls, operands, attrs, weak: bool = False, converts=None) -> tuple[NamedArray, ...]:
     """Run an op eagerly through its cached executable's checked Python call."""
-    entry = _eager_entry(op_cls, operands, attrs, weak)
+    entry = _eager_entry(op_cls, operands, attrs, weak, converts)
     outs = entry.executable([x.array for x in operands])
     return tuple(NamedArray._new(o, axes) for o, axes in zip(outs, entry.result_axes))
 
 
-def _compile_eager(op_cls, operands, attrs, placement=None, weak: bool = False) -> EagerEntry:
+def _compile_eager(op_cls, operands, attrs, placement=None, weak: bool = False, converts=None) -> EagerEntry:
     builder = Builder()
+    loc = user_location()
     args = [builder.add_arg(x.type) for x in operands]
-    results = builder.emit(op_cls, args, attrs, loc=user_location())
+    if converts:
+        args = [a if d is None else builder.emit(Convert, [a], {"dtype": d}, loc=loc)[0]
+                for a, d in zip(args, converts)]
+    results = builder.emit(op_cls, args, attrs, loc=loc)
     fn = builder.finish(op_cls.name.replace(".", "_"), results)
     jax_mesh, ir_mesh, mapping = eager_layout(fn, placement)
     stages = run_pipeline(fn, mesh=ir_mesh, mapping=mapping, builtin_passes=False, keep_traced=False,

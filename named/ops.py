@@ -12,7 +12,7 @@ from named.dialect.types import bit_width
 from named.compiler.tracer import _state as _TRACE_STATE
 
 from .core import (_BY_ID, ARRAY_IMPL, INEXACT_DTYPES, NamedArray, Traced, as_named, bind1, is_weak, result_dtype,
-                   result_type_weak, run_eager1, run_eager2)
+                   result_type_weak, run_eager1, run_eager2, run_promoted)
 
 _UNARY_NAMES = ("abs absolute angle arccos arccosh arcsin arcsinh arctan arctanh around bitwise_count "
                 "bitwise_invert bitwise_not cbrt ceil conj conjugate copy cos cosh deg2rad degrees exp exp2 "
@@ -84,6 +84,11 @@ def _binary(op: str, x, y, *, inexact: bool = False) -> NamedArray:
             d = a.dtype
             if d == b.dtype and (not inexact or d in INEXACT_DTYPES):
                 return run_eager2(BINARY_OPS[op], x, y)[0]
+        dtype, weak = result_type_weak(x, y)
+        if inexact and not is_inexact(dtype):
+            dtype = result_dtype(1.0)
+        if type(a) is ARRAY_IMPL and type(b) is ARRAY_IMPL:  # promotion and op in one executable, as jax
+            return run_promoted(BINARY_OPS[op], (x, y), (dtype, dtype), weak=weak)
     x, y, weak = _promote_weak(x, y, inexact=inexact)
     return bind1(BINARY_OPS[op], (x, y), weak=weak)
 

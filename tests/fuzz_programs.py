@@ -30,6 +30,12 @@ def fuzz_examples(default: int) -> int:
     return int(os.environ.get("NAMED_FUZZ_EXAMPLES", default))
 
 
+def fuzz_seed() -> int | None:
+    """The seed of a campaign (``NAMED_FUZZ_SEED``), or None for hypothesis' fixed derandomized draw."""
+    value = os.environ.get("NAMED_FUZZ_SEED")
+    return int(value) if value else None
+
+
 # ------------------------------------------------------------------------------------------- the ops
 # name -> (named implementation, jax.numpy implementation) on (data, ...) operands
 UNARY = {
@@ -253,8 +259,38 @@ def assert_same(got: named.NamedArray, expected, names, where: str):
     np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale, equal_nan=True, err_msg=where)
 
 
+def run_reference_jit(program, data, names_out, mapping=None):
+    """The reference program as one ``jax.jit`` (sharded over the 4x2 mesh by ``mapping`` when given):
+    the twin of a compiled named program, since XLA simplifies a whole program differently from op by
+    op (``convert(bool) * x`` becomes a select, which differs from IEEE at 0 and NaN, and not when the
+    operands are split over devices)."""
+    n_in = len(data)
+
+    def fn(*arrays):
+        values, _ = run_reference(program, arrays)
+        return [v for v, _ in values[n_in:]]
+
+    if mapping is None:
+        return jax.jit(fn)(*data)
+    from jax.sharding import NamedSharding, PartitionSpec
+    mesh = _jax_mesh()
+    spec = lambda names: NamedSharding(mesh, PartitionSpec(*(mapping.get(n) for n in names)))  # noqa: E731
+    return jax.jit(fn, in_shardings=[spec(names) for names, _, _ in program[0]],
+                   out_shardings=[spec(names) for names in names_out])(*data)
+
+
+_MESHES = []
+
+
+def _jax_mesh():
+    if not _MESHES:
+        _MESHES.append(jax.make_mesh(tuple(MESH.values()), tuple(MESH)))
+    return _MESHES[0]
+
+
 def check_program(program, modes=("eager", "compiled", "sharded")):
-    """Run ``program`` in each mode and compare every value with the jax.numpy reference."""
+    """Run ``program`` in each mode and compare every value with jax.numpy run the same way: op by op
+    for eager, one ``jax.jit`` for compiled, and one ``jax.jit`` sharded alike for sharded."""
     data = input_data(program[0])
     ref_values, plan = run_reference(program, data)
     if not any(plan):
@@ -270,8 +306,14 @@ def check_program(program, modes=("eager", "compiled", "sharded")):
     if "sharded" in modes:
         mapping = MAPPINGS[program[2] if len(program) > 2 else 0]
         results["sharded"] = named.compile(fn, axis_resources=mapping, mesh=MESH)(*args)
+    names_out = [names for _, names in ref_values[n_in:]]
+    references = {"eager": [ref for ref, _ in ref_values[n_in:]]}
+    if "compiled" in modes:
+        references["compiled"] = run_reference_jit(program, data, names_out)
+    if "sharded" in modes:
+        references["sharded"] = run_reference_jit(program, data, names_out, mapping)
     for mode, outs in results.items():
-        for k, (out, (ref, names)) in enumerate(zip(outs, ref_values[n_in:])):
+        for k, (out, ref, names) in enumerate(zip(outs, references[mode], names_out)):
             assert_same(out, ref, names, f"{mode} value #{k} of {program}")
     return len(results)
 
