@@ -164,3 +164,11 @@ def programs(mode: str):
     p = jax_params(model)
     zj = jax.tree_util.tree_map(jnp.zeros_like, p)
     return named_step, jax_step, nm, [p, zj, zj, jnp.asarray(tokens), jnp.asarray(targets), *hyper]
+
+
+
+def fresh_state(mode: str):
+    """(named_args, jax_args) as in :func:`programs`, every buffer its own (donation deletes them)."""
+    _, _, named_args, jax_args = programs(mode)
+    copy = lambda t: jax.tree_util.tree_map(lambda a: jnp.array(a, copy=True), t)  # noqa: E731
+    return copy(named_args), copy(jax_args)

@@ -28,6 +28,7 @@ class Result:
     note: str | None = None
     named_temp_bytes: int | None = None  # XLA's compiled temp memory (memory_analysis), remat rows
     jax_temp_bytes: int | None = None
+    unit: str = "s"  # "bytes": named_s/jax_s hold device memory (memory/* rows), printed in MiB
 
     @property
     def ratio(self) -> float:
@@ -40,7 +41,10 @@ class Result:
         return self.named_peak_bytes / self.jax_peak_bytes
 
     def as_json(self) -> dict:
-        out = {"name": self.name, "named_s": self.named_s, "jax_s": self.jax_s, "ratio": self.ratio}
+        if self.unit == "bytes":
+            out = {"name": self.name, "named_bytes": self.named_s, "jax_bytes": self.jax_s, "ratio": self.ratio}
+        else:
+            out = {"name": self.name, "named_s": self.named_s, "jax_s": self.jax_s, "ratio": self.ratio}
         if self.peak_ratio is not None:
             out.update(named_peak_bytes=self.named_peak_bytes, jax_peak_bytes=self.jax_peak_bytes,
                        peak_ratio=self.peak_ratio)
@@ -96,7 +100,7 @@ def median_result(results: list[Result]) -> Result:
     peaks = [med([r.named_peak_bytes for r in results]), med([r.jax_peak_bytes for r in results])]
     out = Result(first.name, med([r.named_s for r in results]), med([r.jax_s for r in results]), first.target,
                  *(int(p) if p is not None else None for p in peaks), haliax_s=med([r.haliax_s for r in results]),
-                 extra=first.extra, note=first.note)
+                 extra=first.extra, note=first.note, unit=first.unit)
     out.named_temp_bytes, out.jax_temp_bytes = first.named_temp_bytes, first.jax_temp_bytes  # deterministic
     return out
 
@@ -127,7 +131,9 @@ def with_memory(result: Result, named_fn: Callable[[], object], jax_fn: Callable
     return result
 
 
-def _fmt_seconds(s: float) -> str:
+def _fmt_seconds(s: float, unit: str = "s") -> str:
+    if unit == "bytes":
+        return f"{s / 2**20:8.2f} MiB"
     if s < 1e-3:
         return f"{s * 1e6:9.1f} us"
     if s < 1:
@@ -158,7 +164,7 @@ def table(results: list[Result]) -> str:
         if haliax:
             hax = (f"  {_fmt_seconds(r.haliax_s):>12}  {r.haliax_s / r.jax_s:7.2f}" if r.haliax_s is not None
                    else " " * len(hax_head))
-        lines.append(f"{r.name:<{width}}  {_fmt_seconds(r.named_s):>12}  {_fmt_seconds(r.jax_s):>12}  "
+        lines.append(f"{r.name:<{width}}  {_fmt_seconds(r.named_s, r.unit):>12}  {_fmt_seconds(r.jax_s, r.unit):>12}  "
                      f"{r.ratio:6.2f}  {target:>7}  {ok:<3}{hax}  {_fmt_peak(r)}".rstrip()
                      + (f"  {r.note}" if r.note else ""))
     return "\n".join(lines)

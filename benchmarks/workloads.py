@@ -304,3 +304,44 @@ def _gpt2(mode: Mode) -> Program:
 
 benchmark("runtime/gpt2-train-step")(_measured(_runtime, _gpt2))
 benchmark("lower/gpt2-train-step")(_measured(_lower, _gpt2))
+
+
+@benchmark("runtime/gpt-train-step")
+def _gpt_donated(name, mode):
+    """The GPT-2 step with params and both AdamW moments donated on both sides (issue 15); each call
+    feeds the previous call's outputs back, as a training loop does."""
+    named_args, jax_args = gpt2_step.fresh_state(mode.name)
+    fn = named.compile(gpt2_step.named_step, donate_argnums=(0, 1, 2))
+    fj = jax.jit(gpt2_step.jax_step, donate_argnums=(0, 1, 2))
+    ns, js = [named_args], [jax_args]
+
+    def named_call():
+        *state, loss = fn(*ns[0])
+        ns[0] = [*state, *ns[0][3:]]
+        loss.array.block_until_ready()
+
+    def jax_call():
+        *state, loss = fj(*js[0])
+        js[0] = [*state, *js[0][3:]]
+        loss.block_until_ready()
+
+    return compare(name, named_call, jax_call, target=RUNTIME_TARGET, rounds=mode.rounds,
+                   round_budget_s=mode.budget_s, warmup=mode.warmup)
+
+
+@benchmark("memory/gpt-train-step")
+def _gpt_memory(name, mode):
+    """Peak device memory of the donated GPT-2 step: XLA's compiled memory analysis (arguments +
+    outputs - aliased + temporaries), named against jax.jit, both donated; the kept (undonated)
+    peaks go to the note."""
+    named_args, jax_args = gpt2_step.fresh_state(mode.name)
+    peak = {}
+    for donate in ((0, 1, 2), ()):
+        fn = named.compile(gpt2_step.named_step, donate_argnums=donate)
+        fj = jax.jit(gpt2_step.jax_step, donate_argnums=donate)
+        peak[bool(donate)] = (scale.peak_device_bytes(fn.lower(*named_args).compile().memory_analysis()),
+                              scale.peak_device_bytes(fj.lower(*jax_args).compile().memory_analysis()))
+    r = Result(name, *peak[True], target=RUNTIME_TARGET, unit="bytes")
+    r.extra = {"named_kept_bytes": peak[False][0], "jax_kept_bytes": peak[False][1]}
+    r.note = f"undonated: {peak[False][0] / 2**20:.2f} / {peak[False][1] / 2**20:.2f} MiB"
+    return r
