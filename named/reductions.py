@@ -93,7 +93,7 @@ def sum(x, axis=None, *, where=None, dtype=None) -> NamedArray:
     if type(axis) is str and type(x) is NamedArray and where is None and dtype is None and not _TRACE_STATE.stack:
         a = x.array  # eager over one named axis, no widening: C++ dispatch
         if type(a) is ARRAY_IMPL and not a.weak_type and a.dtype in _KEEPS_DTYPE:
-            return run_eager1(REDUCE_OPS["sum"], x, {"axes": (axis,)}, ("axes", axis))[0]
+            return run_eager1(REDUCE_OPS["sum"], x, {"axes": (axis,)}, ("axes", axis))
     x = as_named(x)
     return _upcast_reduce("sum", x, axis, where, 0, dtype)
 

@@ -10,7 +10,7 @@ from named.dialect import Axis, AxisError, Broadcast, Dot, Rename, Transpose, fo
 from named.compiler.tracer import _state as _TRACE_STATE
 
 from ._checks import describe, mapping_arg, sequence_arg
-from .core import _BY_ID, ARRAY_IMPL, NamedArray, as_named, axis_names, bind1, result_dtype, run_eager2
+from .core import _BY_ID, _new_named, ARRAY_IMPL, NamedArray, as_named, axis_names, bind1, result_dtype, run_eager2
 from . import ops
 
 __all__ = ["dot", "rename", "broadcast_to", "broadcast_axis", "rearrange", "transpose"]
@@ -39,7 +39,10 @@ def dot(*arrays: NamedArray, axis=..., precision=None, preferred_element_type=No
             hit = _BY_ID.get((Dot, axis, id(ax), id(ay)))
             if hit is not None and hit[0] is ax and hit[1] is ay and type(a) is ARRAY_IMPL \
                     and type(b) is ARRAY_IMPL and a.dtype == b.dtype and not (a.weak_type or b.weak_type):
-                return hit[2](a, b)[0]
+                out = _new_named(NamedArray)
+                out.array = hit[2](a, b)
+                out.axes = hit[3]
+                return out
             out = _eager_dot(x, y, axis)
             if out is not None:
                 return out
@@ -105,7 +108,7 @@ def _eager_dot(x, y, axis: str) -> NamedArray | None:
     if axis not in sizes or not any(n.name == axis for n in ay) or any(
             sizes.get(n.name, n.size) != n.size for n in ay):
         return None
-    return run_eager2(Dot, x, y, {"contract": (axis,)}, axis)[0]  # the axis name stands for the attrs
+    return run_eager2(Dot, x, y, {"contract": (axis,)}, axis)  # the axis name stands for the attrs
 
 
 def rename(x: NamedArray, renames: Mapping) -> NamedArray:

@@ -286,3 +286,25 @@ def test_operators_match_functions():
     for got, expected in [(ix & iy, i & j), (ix | iy, i | j), (ix ^ iy, i ^ j), (ix << iy, i << j),
                           (ix >> iy, i >> j), (~ix, ~i)]:
         assert_named_close(got, expected, ("a", "b"))
+
+
+def test_eager_mixed_dtypes_promote_inside_the_op_like_jax_numpy():
+    """An eager op on mixed dtypes runs the promotion in the op's own executable, as jax.numpy's jitted
+    functions do, so XLA treats it alike: ``bool * f32`` and ``bool / f32`` give jax's exact zeros and
+    NaNs (XLA makes ``convert(bool) * y`` a select), and a second call with the same dtypes matches too."""
+    import jax.numpy as jnp
+    mask = np.array([[False, True], [True, False], [False, False]])
+    y = np.array([-0.0, -2.0, np.nan], np.float32)
+    xm, xy = named.named(mask, (A.name, "d")), named.named(y, (A.name,))
+    for _ in range(2):
+        for op, ref in ((named.multiply, jnp.multiply), (named.divide, jnp.divide)):
+            got = np.asarray(op(xm, xy).array)
+            want = np.asarray(ref(mask, y[:, None]))
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+            np.testing.assert_array_equal(got, want)
+    # weak and integer operands: jax's dtypes, in every call
+    i = named.named(np.arange(3, dtype=np.int32), (A.name,))
+    assert named.exp(i).dtype == np.float32 and named.exp(i).dtype == np.float32
+    assert (named.named(jnp.asarray(2.0), ()) * named.named(np.ones(3, jnp.bfloat16), (A.name,))).dtype == jnp.bfloat16
+    assert named.named(jnp.asarray(2.0), ()).array.weak_type
+    assert named.negative(named.named(jnp.asarray(2.0), ())).array.weak_type
