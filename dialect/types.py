@@ -79,12 +79,24 @@ def dtype_name(dtype: object) -> str:
     """The IR name (``"f32"``) of anything numpy understands as a dtype, or of an IR name."""
     if isinstance(dtype, str) and dtype in _DTYPES:
         return dtype
+    try:  # np.dtype objects and scalar types seen before (the tracer asks for every operand)
+        name = _NAME_OF.get(dtype)
+    except TypeError:  # unhashable: not a dtype
+        name = None
+    if name is not None:
+        return name
     try:
         with warnings.catch_warnings():  # numpy deprecates some aliases ("a"); they are refused anyway
             warnings.simplefilter("ignore", DeprecationWarning)
-            return _NAMES[np.dtype(dtype)]
+            name = _NAMES[np.dtype(dtype)]
     except (KeyError, TypeError) as e:
         raise TypeError(f"unsupported dtype {dtype!r}; supported: {', '.join(_DTYPES)}") from e
+    if isinstance(dtype, (np.dtype, type)) and len(_NAME_OF) < 256:
+        _NAME_OF[dtype] = name
+    return name
+
+
+_NAME_OF: dict[object, str] = dict(_NAMES)
 
 
 def to_numpy_dtype(name: str) -> np.dtype:
@@ -162,14 +174,28 @@ class TensorType:
     dtype: str
     axes: tuple[Axis, ...]
     sharding: Sharding | None = field(default=None)
+    # the axis names, computed once (compilers ask for them many times per op); not part of the type
+    _names: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False, hash=False)
+    _hash: int | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+
+    def __hash__(self) -> int:  # cached: passes key dicts by types (CSE hashes every result type)
+        h = self._hash
+        if h is None:
+            h = hash((self.dtype, self.axes, self.sharding))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __reduce__(self):  # the cached hash and names stay out of pickles (string hashes vary by process)
+        return (TensorType, (self.dtype, self.axes, self.sharding))
 
     def __post_init__(self):
-        seen = set()
+        names = tuple([a.name for a in self.axes])
+        object.__setattr__(self, "_names", names)
         elements = 1
+        if len(set(names)) != len(names):
+            dup = next(n for i, n in enumerate(names) if n in names[:i])
+            raise AxisError(f"duplicate axis {dup!r} in {format_axes(self.axes)}")
         for a in self.axes:
-            if a.name in seen:
-                raise AxisError(f"duplicate axis {a.name!r} in {format_axes(self.axes)}")
-            seen.add(a.name)
             elements *= a.size
         if elements >= _MAX_ELEMENTS and elements * getattr(_DTYPES.get(self.dtype), "itemsize", 16) >= 2 ** 63:
             raise AxisError(f"a {self.dtype} array with axes {format_axes(self.axes)} has {elements} elements, "
@@ -179,7 +205,7 @@ class TensorType:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(a.name for a in self.axes)
+        return self._names
 
     @property
     def shape(self) -> tuple[int, ...]:

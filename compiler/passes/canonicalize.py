@@ -27,6 +27,9 @@ from .fold import FOLDABLE, SHAPE_OPS, constant_data, evaluate, python_scalar, r
 from .rewriter import PatternRewriter, RewritePass, RewritePattern
 
 
+_CONSTANT_MAKERS = (Full, Constant)
+
+
 class SimplifyTranspose(RewritePattern):
     op_types = (Transpose,)
 
@@ -111,6 +114,9 @@ class FoldConstants(RewritePattern):
     def match_and_rewrite(self, op: Op, rewriter: PatternRewriter) -> None:
         if not op.operands or len(op.results) != 1:
             return
+        for v in op.operands:  # most ops have a computed operand: say no before converting any fill
+            if type(v.owner) not in _CONSTANT_MAKERS:
+                return
         data = [constant_data(v) for v in op.operands]
         if any(d is None for d in data):
             return

@@ -12,25 +12,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from named.dialect import Block, Function, Op, Value, attr_key
+from named.dialect import Axis, Block, Function, Op, Value, attr_key
 
 from .base import Pass
 from .dce import has_side_effects
 
 
 def _attr_key(value):
-    # attr_key treats True, 1 and 1.0 alike (they hash equal); an op's meaning may not
-    if isinstance(value, tuple):
-        return ("tuple", tuple(_attr_key(v) for v in value))
+    # attr_key treats True, 1 and 1.0 alike (they hash equal); an op's meaning may not, so the key
+    # carries each value's type
+    t = type(value)
+    if t in _PLAIN:
+        return (t, value)
+    if t is tuple:
+        if all(type(v) is str for v in value):  # axis names, the commonest attribute
+            return (tuple, value)
+        return (tuple, tuple(map(_attr_key, value)))
     if isinstance(value, np.ndarray):
         return attr_key(value)
-    return (type(value).__name__, attr_key(value))
+    return (t, attr_key(value))
+
+
+_PLAIN = frozenset({str, int, bool, type(None), Axis})
 
 
 def _key(op: Op) -> tuple:
-    return (type(op), tuple(id(v) for v in op.operands),
-            tuple(sorted((k, _attr_key(v)) for k, v in op.attrs.items())),
-            tuple(r.type for r in op.results))
+    attrs = op.attrs
+    return (type(op), tuple(map(id, op.operands)),
+            tuple(sorted([(k, _attr_key(v)) for k, v in attrs.items()])) if attrs else (),
+            tuple([r.type for r in op.results]))
 
 
 def _cse(block: Block, replace: dict[int, tuple[Value, Value]]) -> int:
@@ -38,7 +48,11 @@ def _cse(block: Block, replace: dict[int, tuple[Value, Value]]) -> int:
     kept = []
     merged = 0
     for op in block.ops:
-        op.operands = tuple(replace[id(v)][1] if id(v) in replace else v for v in op.operands)
+        if replace:
+            for v in op.operands:
+                if id(v) in replace:
+                    op.operands = tuple([replace[id(v)][1] if id(v) in replace else v for v in op.operands])
+                    break
         if op.regions or has_side_effects(op):
             for region in op.regions:
                 merged += _cse(region, replace)
@@ -54,7 +68,8 @@ def _cse(block: Block, replace: dict[int, tuple[Value, Value]]) -> int:
             for old, new in zip(op.results, prior.results):
                 replace[id(old)] = (old, new)  # keep `old` alive: its id must not be reused
     block.ops = kept
-    block.results = [replace[id(v)][1] if id(v) in replace else v for v in block.results]
+    if replace:
+        block.results = [replace[id(v)][1] if id(v) in replace else v for v in block.results]
     return merged
 
 

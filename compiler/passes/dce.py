@@ -15,7 +15,14 @@ from .base import Pass
 
 
 def has_side_effects(op: Op) -> bool:
-    return bool(getattr(type(op), "has_side_effects", False))
+    cls = type(op)
+    known = _SIDE_EFFECTS.get(cls)
+    if known is None:
+        known = _SIDE_EFFECTS[cls] = bool(getattr(cls, "has_side_effects", False))
+    return known
+
+
+_SIDE_EFFECTS: dict[type, bool] = {}
 
 
 def eliminate_dead_code(block: Block) -> int:

@@ -117,13 +117,18 @@ class PatternRewriter:
 
     def _sweep_block(self, block: Block, table: "_Dispatch") -> None:
         kept: list[Op] = []
+        erased, replaced, patterns_for = self._erased, self._replaced, table.patterns_for
         for op in block.ops:
-            if id(op) in self._erased:
+            if id(op) in erased:
                 continue
-            op.operands = tuple(self.resolve(v) for v in op.operands)
+            if replaced:
+                for v in op.operands:
+                    if id(v) in replaced:
+                        op.operands = tuple(self.resolve(v) for v in op.operands)
+                        break
             for region in op.regions:
                 self._sweep_block(region, table)
-            for pattern in table.patterns_for(type(op)):
+            for pattern in patterns_for(type(op)):
                 self.op, self.pattern, self._inserted = op, pattern, []
                 try:
                     pattern.match_and_rewrite(op, self)
