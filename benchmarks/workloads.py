@@ -230,9 +230,20 @@ def _dispatch_small(name, mode):
     if hx is not None:
         x_hax, g = hx.from_named(x_named), hx.jit(lambda x: x + 1.0)
         f_hax = lambda: g(x_hax)  # noqa: E731
-    return compare(name, lambda: f_named(x_named), lambda: f_jax(x_plain), haliax_fn=f_hax,
-                   target=DISPATCH_TARGET, rounds=2 * mode.rounds - 1, round_budget_s=mode.budget_s / 2,
-                   warmup=mode.warmup)
+    r = compare(name, lambda: f_named(x_named), lambda: f_jax(x_plain), haliax_fn=f_hax,
+                target=DISPATCH_TARGET, rounds=2 * mode.rounds - 1, round_budget_s=mode.budget_s / 2,
+                warmup=mode.warmup)
+    return _same_pytree(r, mode, lambda: f_named(x_named), jax.jit(lambda x: x + 1.0), (x_named,))
+
+
+def _same_pytree(r: Result, mode: Mode, named_call, jitted, named_args) -> Result:
+    """Add to a dispatch row jax.jit's own cost for the same NamedArray arguments and results (a
+    jax.jit of the named function): what the pytree nodes cost jaxlib's dispatcher, on either side."""
+    same = compare(r.name, named_call, lambda: jitted(*named_args), rounds=2 * mode.rounds - 1,
+                   round_budget_s=mode.budget_s / 2, warmup=mode.warmup)
+    r.extra = {"jax_same_pytree_s": same.jax_s, "same_pytree_ratio": same.ratio}
+    r.note = f"vs jax.jit on the same NamedArrays: {same.ratio:.2f}"
+    return r
 
 
 @benchmark("dispatch/mlp-pytree")
@@ -243,9 +254,11 @@ def _dispatch_pytree(name, mode):
     if hx is not None:
         (p_hax, x_hax), g = hx.from_named((p_named, x_named)), hx.jit(hx.small_mlp)
         f_hax = lambda: g(p_hax, x_hax)  # noqa: E731
-    return compare(name, lambda: f_named(p_named, x_named), lambda: f_jax(p_plain, x_plain), haliax_fn=f_hax,
-                   target=DISPATCH_TARGET, rounds=2 * mode.rounds - 1, round_budget_s=mode.budget_s / 2,
-                   warmup=mode.warmup)
+    r = compare(name, lambda: f_named(p_named, x_named), lambda: f_jax(p_plain, x_plain), haliax_fn=f_hax,
+                target=DISPATCH_TARGET, rounds=2 * mode.rounds - 1, round_budget_s=mode.budget_s / 2,
+                warmup=mode.warmup)
+    return _same_pytree(r, mode, lambda: f_named(p_named, x_named), jax.jit(models.small_mlp_named),
+                        (p_named, x_named))
 
 
 # ---------------------------------------------------------------------------------------------- eager
