@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from named.dialect import (ArgMax, ArgMin, AxisError, REDUCE_OPS, Reshape, Axis, dtype_name, format_axes,
+from named.dialect import (ArgMax, ArgMin, AxisError, REDUCE_OPS, Reshape, Axis, dtype_name, format_axes, is_complex,
                            is_float, is_inexact, is_integer)
 from named.compiler import user_location
 
@@ -170,7 +170,11 @@ def var(x, axis=None, *, where=None, ddof: int = 0, dtype=None) -> NamedArray:
     names = _names(x, axis)
     xc = ops.astype(x, compute)
     centered = ops.subtract(xc, mean(xc, names, where=where))
-    squares = sum(ops.multiply(centered, centered), names, where=where)
+    if is_complex(compute):  # |x - mean|**2: the variance of complex values is real, as in jax.numpy
+        squares = sum(ops.real(ops.multiply(centered, ops.conj(centered))), names, where=where)
+        out = {"c64": "f32", "c128": "f64"}[out] if is_complex(out) else out
+    else:
+        squares = sum(ops.multiply(centered, centered), names, where=where)
     count = _count(x, names, where)
     return ops.astype(ops.divide(squares, ops.subtract(count, ddof) if not isinstance(count, int) else count - ddof), out)
 

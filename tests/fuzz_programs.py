@@ -56,7 +56,14 @@ BINARY = {
     "remainder": (named.remainder, jnp.remainder),
 }
 REDUCE = {"sum": (named.sum, jnp.sum), "max": (named.max, jnp.max), "mean": (named.mean, jnp.mean),
-          "any": (named.any, jnp.any)}
+          "any": (named.any, jnp.any), "prod": (named.prod, jnp.prod), "min": (named.min, jnp.min),
+          "all": (named.all, jnp.all), "var": (named.var, jnp.var),
+          "logsumexp": (named.logsumexp, jax.scipy.special.logsumexp),
+          "argmax": (named.argmax, jnp.argmax)}
+# along one axis, keeping it: name -> (named implementation, jax.numpy implementation(x, axis index))
+SCANS = {"cumsum": (named.cumsum, jnp.cumsum), "cumprod": (named.cumprod, jnp.cumprod),
+         "sort": (named.sort, lambda x, axis: jnp.sort(x, axis=axis)),
+         "softmax": (named.nn.softmax, lambda x, axis: jax.nn.softmax(x, axis=axis))}
 SCALARS = (2, 0.5, -1.5, True, 3)
 # integer division by zero is backend-defined (XLA and NumPy disagree); it is left out
 INT_UNSAFE = {"floor_divide", "remainder", "divide"}
@@ -76,7 +83,7 @@ def draw_program(draw, st, max_steps: int = 5):
     steps = []
     for _ in range(draw(st.integers(1, max_steps))):
         kind = draw(st.sampled_from(("unary", "binary", "binary", "scalar", "where", "reduce", "transpose",
-                                     "astype")))
+                                     "astype", "scan", "dot")))
         i = draw(st.integers(0, 100))
         j = draw(st.integers(0, 100))
         if kind == "unary":
@@ -92,6 +99,10 @@ def draw_program(draw, st, max_steps: int = 5):
             steps.append(("reduce", draw(st.sampled_from(sorted(REDUCE))), i, draw(st.integers(0, 3))))
         elif kind == "transpose":
             steps.append(("transpose", i, draw(st.integers(0, 5))))
+        elif kind == "scan":
+            steps.append(("scan", draw(st.sampled_from(sorted(SCANS))), i, draw(st.integers(0, 2))))
+        elif kind == "dot":
+            steps.append(("dot", i, j, draw(st.integers(0, 2))))
         else:
             steps.append(("astype", i, draw(st.sampled_from(DTYPES))))
     return inputs, steps, draw(st.integers(0, len(MAPPINGS) - 1))
@@ -176,14 +187,40 @@ def _ref_step(step, values):
         target = cn + tuple(n for n in xn + yn if n not in cn)
         target = tuple(dict.fromkeys(target))
         return jnp.where(_align(c, cn, target).astype(bool), _align(x, xn, target), _align(y, yn, target)), target
+    if kind == "scan":
+        x, names = _pick(values, step[2])
+        if not names:
+            raise ValueError("nothing to scan")
+        axis = sorted(names)[step[3] % len(names)]
+        if step[1] == "sort" and x.dtype == np.complex64:
+            raise ValueError("named sorts real values only")
+        if step[1] == "softmax" and x.dtype.kind not in "f":
+            raise ValueError("softmax of a non-float (jax.nn.softmax keeps ints as ints)")
+        return SCANS[step[1]][1](x, names.index(axis)), names
+    if kind == "dot":
+        x, xn = _pick(values, step[1])
+        y, yn = _pick(values, step[2])
+        shared = sorted(set(xn) & set(yn))
+        if not shared:
+            raise ValueError("no axis to contract")
+        axis = shared[step[3] % len(shared)]
+        letters = {n: chr(ord("a") + k) for k, n in enumerate(sorted(set(xn) | set(yn)))}
+        out = tuple(n for n in xn if n != axis) + tuple(n for n in yn if n not in xn)
+        spec = (f"{''.join(letters[n] for n in xn)},{''.join(letters[n] for n in yn)}"
+                f"->{''.join(letters[n] for n in out)}")
+        return jnp.einsum(spec, x, y, preferred_element_type=None), out
     if kind == "reduce":
         x, names = _pick(values, step[2])
         if not names:
             raise ValueError("nothing to reduce")
         axis = sorted(names)[step[3] % len(names)] if step[3] < 3 else None  # by name: orders may differ
         fn = REDUCE[step[1]][1]
-        if step[1] == "max" and x.dtype == np.complex64:
+        if step[1] in ("max", "min", "argmax") and x.dtype == np.complex64:
             raise ValueError("named refuses complex max (XLA cannot reduce it; jax orders lexicographically)")
+        if step[1] == "argmax" and axis is None:
+            raise ValueError("argmax over all axes is a flat index in storage order, which differs by layout")
+        if step[1] == "logsumexp" and x.dtype == np.complex64:
+            raise ValueError("named's logsumexp is for real values")
         if axis is None:
             return fn(x), ()
         return fn(x, axis=names.index(axis)), tuple(n for n in names if n != axis)
@@ -225,6 +262,13 @@ def _named_step(step, values):
         return BINARY[step[1]][0](_pick(values, step[2]), _pick(values, step[3]))
     if kind == "where":
         return named.where(_pick(values, step[1]), _pick(values, step[2]), _pick(values, step[3]))
+    if kind == "scan":
+        x = _pick(values, step[2])
+        return SCANS[step[1]][0](x, sorted(x.axis_names())[step[3] % len(x.axis_names())])
+    if kind == "dot":
+        x, y = _pick(values, step[1]), _pick(values, step[2])
+        shared = sorted(set(x.axis_names()) & set(y.axis_names()))
+        return named.dot(x, y, axis=shared[step[3] % len(shared)])
     if kind == "reduce":
         x = _pick(values, step[2])
         names = x.axis_names()

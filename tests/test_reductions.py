@@ -118,6 +118,19 @@ def test_var_std_ddof(ddof):
     assert_named_close(named.std(x, "c", ddof=ddof), DATA.std(2, ddof=ddof), ("a", "b"), rtol=1e-5)
 
 
+def test_var_std_of_complex_values_are_real():
+    """As in jax.numpy and NumPy: the mean squared modulus of the deviation, in the real dtype."""
+    data = (DATA + 1j * DATA[::-1]).astype(np.complex64)
+    x = arr(data, (A, B, C))
+    for ddof in (0, 1):
+        eager, compiled = eager_and_compiled(lambda x: named.var(x, "c", ddof=ddof), x)
+        for got in (eager, compiled):
+            assert got.dtype == np.float32
+            assert_named_close(got, data.var(2, ddof=ddof), ("a", "b"), rtol=1e-5)
+    assert named.std(x).dtype == np.float32
+    np.testing.assert_allclose(named.std(x).item(), data.std(), rtol=1e-5)
+
+
 def test_logsumexp_is_stable():
     data = DATA * 100
     x = arr(data, (A, B, C))
