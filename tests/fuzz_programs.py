@@ -137,15 +137,38 @@ def _align(data, names, target):
     return jnp.reshape(data, shape)
 
 
-def run_reference(program, data):
-    """Run the program with jax.numpy: (list of (array, names)) for every value; raises Skip."""
+def _promote_and_broadcast(name, x, xn, y, yn, target):
+    """A binary op's operands as ``named`` lowers them inside one program: converted to the common
+    dtype first, then moved to ``target`` by one transpose or broadcast_in_dim. XLA's simplifier
+    turns ``convert(bool) * y`` into a select (0 where IEEE gives NaN or -0), or not, depending on
+    the program's shape; a whole-program reference must have the same shape to get the same answer."""
+    dtype = jnp.result_type(x, y)
+    if name in INEXACT_BINARY and not jnp.issubdtype(dtype, jnp.inexact):
+        dtype = jnp.float32
+    return [_move(v.astype(dtype) if v.dtype != dtype else v, names, target) for v, names in ((x, xn), (y, yn))]
+
+
+def _move(data, names, target):
+    if names == target:
+        return data
+    if len(names) == len(target):
+        return jnp.transpose(data, [names.index(n) for n in target])
+    return jax.lax.broadcast_in_dim(data, tuple(SIZES[n] for n in target), [target.index(n) for n in names])
+
+
+INEXACT_BINARY = {"divide", "arctan2", "hypot"}
+
+
+def run_reference(program, data, fused: bool = False):
+    """Run the program with jax.numpy: (list of (array, names)) for every value; raises Skip.
+    ``fused``: the steps are traced into one jax.jit (see :func:`_promote_and_broadcast`)."""
     inputs, steps = program[:2]
     values = [(jnp.asarray(d), names) for d, (names, _, _) in zip(data, inputs)]
     plan = []
     for step in steps:
         try:
             with np.errstate(all="ignore"):
-                out = _ref_step(step, values)
+                out = _ref_step(step, values, fused)
         except (TypeError, ValueError, NotImplementedError):
             plan.append(False)  # invalid for these dtypes in jax.numpy: the named run skips it too
             continue
@@ -162,7 +185,7 @@ def _int_unsafe(name, *dtypes):
     return name in INT_UNSAFE and all(np.issubdtype(d, np.integer) or d == np.bool_ for d in dtypes)
 
 
-def _ref_step(step, values):
+def _ref_step(step, values, fused: bool = False):
     kind = step[0]
     if kind == "unary":
         x, names = _pick(values, step[2])
@@ -179,6 +202,8 @@ def _ref_step(step, values):
         if _int_unsafe(step[1], x.dtype, y.dtype):
             raise ValueError("integer division")
         target = xn + tuple(n for n in yn if n not in xn)
+        if fused:
+            return BINARY[step[1]][1](*_promote_and_broadcast(step[1], x, xn, y, yn, target)), target
         return BINARY[step[1]][1](_align(x, xn, target), _align(y, yn, target)), target
     if kind == "where":
         c, cn = _pick(values, step[1])
@@ -311,7 +336,7 @@ def run_reference_jit(program, data, names_out, mapping=None):
     n_in = len(data)
 
     def fn(*arrays):
-        values, _ = run_reference(program, arrays)
+        values, _ = run_reference(program, arrays, fused=True)
         return [v for v, _ in values[n_in:]]
 
     if mapping is None:
