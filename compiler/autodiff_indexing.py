@@ -2,9 +2,10 @@
 
 The transposes pair up: a slice's cotangent is a pad, a gather's is a scatter-add, a dynamic slice's
 is a dynamic update of zeros, a concatenation's is a slice per operand. ``sort`` and ``top_k`` send
-each cotangent back to the position its value came from. Without a rule (a GradientError if
-differentiated, as in jax where noted): cumulative products, maxima and minima; scatters that
-multiply, take the min or the max; ``bitcast_convert`` (jax has none either).
+each cotangent back to the position its value came from, as do cumulative maxima and minima;
+cumulative products are exact with zeros. Without a rule (a GradientError if differentiated, as in
+jax where noted): scatters that multiply, take the min or the max; ``bitcast_convert`` (jax has none
+either).
 """
 
 from __future__ import annotations
@@ -143,11 +144,55 @@ def _element_ids(ctx: VJPContext, t: TensorType):
 # ---------------------------------------------------------------------------------------- axis-wise
 @register_vjp(Cumulative)
 def _cumulative(ctx: VJPContext, g):
-    if ctx.attrs["kind"] != "sum":
-        raise GradientError(f"named.cumulative with kind = {ctx.attrs['kind']!r} has no gradient rule (only "
-                            f"cumulative sums do)", loc=ctx.source.loc)
-    attrs = dict(ctx.attrs, reverse=not ctx.attrs["reverse"])
-    return [ctx.emit1(Cumulative, (g,), attrs)]
+    kind = ctx.attrs["kind"]
+    if kind == "sum":
+        return [_cum(ctx, g, "sum", not ctx.attrs["reverse"])]
+    if kind == "prod":
+        return [_cumprod_vjp(ctx, g)]
+    return [_cumextreme_vjp(ctx, g)]
+
+
+def _cum(ctx: VJPContext, x, kind: str, reverse: bool):
+    return ctx.emit1(Cumulative, (x,), {"axis": ctx.attrs["axis"], "kind": kind, "reverse": reverse})
+
+
+def _cumprod_vjp(ctx: VJPContext, g):
+    """Exact with zeros (as jax, which differentiates a prefix scan): with ``z`` the first zero along
+    the scan, ``dy[i]/dx[j]`` is ``y[i] / x[j]`` before ``z``; at ``z`` it is the running product with
+    ``x[z]`` taken as 1; after ``z`` it is 0."""
+    (x,) = ctx.operands
+    (y,) = ctx.results
+    reverse = ctx.attrs["reverse"]
+    back = not reverse  # cotangents flow from later positions of the scan to earlier ones
+    dtype = x.type.dtype
+    zero, one = ctx.scalar(0, dtype), ctx.scalar(1, dtype)
+    is_zero = ctx.compare(x, zero, "EQ")
+    zeros_so_far = _cum(ctx, ctx.convert(is_zero, "i32"), "sum", reverse)  # inclusive count
+    before = ctx.compare(zeros_so_far, ctx.scalar(0, "i32"), "EQ")
+    first = ctx.emit1(OPS["named.and"], (is_zero, ctx.compare(zeros_so_far, ctx.scalar(1, "i32"), "EQ")))
+    safe_x = ctx.select(is_zero, ctx.broadcast(one, x.type), x)
+    ct_before = ctx.div(_cum(ctx, ctx.mul(g, y), "sum", back), safe_x)
+    y_skip = _cum(ctx, ctx.select(first, ctx.broadcast(one, x.type), x), "prod", reverse)
+    ct_first = _cum(ctx, ctx.mul(g, y_skip), "sum", back)
+    return ctx.select(before, ct_before, ctx.select(first, ct_first, ctx.broadcast(zero, x.type)))
+
+
+def _cumextreme_vjp(ctx: VJPContext, g):
+    """Each cotangent goes to the position holding the running maximum (minimum) there: the latest
+    position at which the running value was reached (jax splits exact ties between equal values by
+    the shape of its prefix scan; without ties the two agree)."""
+    (x,) = ctx.operands
+    (y,) = ctx.results
+    axis, reverse = ctx.attrs["axis"], ctx.attrs["reverse"]
+    t = x.type
+    position = ctx.broadcast(ctx.emit1(Iota, (), {"axes": (t.axis(axis),), "dimension": axis, "dtype": "i32"}),
+                             TensorType("i32", t.axes))
+    reached = ctx.compare(x, y, "EQ")
+    # the latest such position so far in scan order: a running max of positions (min when reversed)
+    none = ctx.scalar(-1 if not reverse else t.axis(axis).size, "i32")
+    owner = _cum(ctx, ctx.select(reached, position, ctx.broadcast(none, position.type)),
+                 "max" if not reverse else "min", reverse)
+    return _send_back(ctx, x, g, owner, axis)
 
 
 def _send_back(ctx: VJPContext, x, g, positions, axis: str):

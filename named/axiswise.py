@@ -32,18 +32,20 @@ def cumsum(a, axis, *, dtype=None, reverse: bool = False) -> NamedArray:
 
 
 def cumprod(a, axis, *, dtype=None, reverse: bool = False) -> NamedArray:
-    """Running product along ``axis`` (``jax.numpy.cumprod``)."""
+    """Running product along ``axis`` (``jax.numpy.cumprod``); its gradient is exact with zeros."""
     a = as_named(a)
     return _cumulative("prod", a, axis, dtype or _accumulation_dtype(a), reverse)
 
 
 def cummax(a, axis, *, reverse: bool = False) -> NamedArray:
-    """Running maximum along ``axis`` (NaN propagates), like ``jax.lax.cummax``."""
+    """Running maximum along ``axis`` (NaN propagates), like ``jax.lax.cummax``. Its gradient sends
+    each cotangent to the latest position holding the running maximum (jax splits exact ties)."""
     return _cumulative("max", a, axis, None, reverse)
 
 
 def cummin(a, axis, *, reverse: bool = False) -> NamedArray:
-    """Running minimum along ``axis`` (NaN propagates), like ``jax.lax.cummin``."""
+    """Running minimum along ``axis`` (NaN propagates), like ``jax.lax.cummin``; its gradient as
+    :func:`cummax`'s."""
     return _cumulative("min", a, axis, None, reverse)
 
 
