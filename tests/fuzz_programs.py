@@ -376,14 +376,26 @@ def check_program(program, modes=("eager", "compiled", "sharded")):
         mapping = MAPPINGS[program[2] if len(program) > 2 else 0]
         results["sharded"] = named.compile(fn, axis_resources=mapping, mesh=MESH)(*args)
     names_out = [names for _, names in ref_values[n_in:]]
-    references = {"eager": [ref for ref, _ in ref_values[n_in:]]}
-    if "compiled" in modes:
-        references["compiled"] = run_reference_jit(program, data, names_out)
+    eager = [ref for ref, _ in ref_values[n_in:]]
+    one_device = run_reference_jit(program, data, names_out) if {"compiled", "sharded"} & set(modes) else None
+    # A sharded value matches jax.jit's under the same sharding, or jax.jit's on one device: XLA splits
+    # some programs differently from jax.numpy's semantics (a max over devices drops NaN, which named
+    # keeps), and simplifies others by how they are split (``convert(bool) * y``, see above).
+    references = {"eager": [eager], "compiled": [one_device]}
     if "sharded" in modes:
-        references["sharded"] = run_reference_jit(program, data, names_out, mapping)
+        references["sharded"] = [run_reference_jit(program, data, names_out, mapping), one_device]
     for mode, outs in results.items():
-        for k, (out, ref, names) in enumerate(zip(outs, references[mode], names_out)):
-            assert_same(out, ref, names, f"{mode} value #{k} of {program}")
+        for k, (out, names) in enumerate(zip(outs, names_out)):
+            where = f"{mode} value #{k} of {program}"
+            failures = []
+            for ref in references[mode]:
+                try:
+                    assert_same(out, ref[k], names, where)
+                    break
+                except AssertionError as e:
+                    failures.append(e)
+            else:
+                raise failures[0]
     return len(results)
 
 

@@ -51,6 +51,9 @@ def test_known_programs():
         # bool / f32 with zeros: XLA turns convert(bool) / y into a select, unless split over devices
         (((("a", "b"), "bool", 0), (("a",), "f32", 14929229)), [("binary", "divide", 0, 1)], 0),
         (((("a", "b"), "bool", 0), (("a",), "f32", 14929229)), [("binary", "multiply", 1, 0)], 1),
+        ((((), "bool", 0), (("a",), "f32", 233)), [("binary", "multiply", 0, 1)], 0),
+        # a max over a split axis keeps NaN in named (jax.jit's sharded max drops it)
+        ((((), "f32", 0), (("b",), "f32", 5563), ((), "f32", 0)), [("reduce", "max", 1, 0)], 0),
     ]
     for program in cases:
         fp.check_program(program)
