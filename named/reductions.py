@@ -191,6 +191,8 @@ def ptp(x, axis=None, *, where=None) -> NamedArray:
 
 def _arg(op_cls, x, axis) -> NamedArray:
     x = as_named(x)
+    if dtype_name(x.dtype) == "bool":  # False < True, as jax.numpy orders them
+        x = ops.astype(x, "i32")
     if axis is None:
         flat = Axis("__flat__", x.size)
         x = bind1(Reshape, (x,), {"axes": (flat,)})

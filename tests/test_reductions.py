@@ -131,6 +131,16 @@ def test_var_std_of_complex_values_are_real():
     np.testing.assert_allclose(named.std(x).item(), data.std(), rtol=1e-5)
 
 
+def test_argmax_and_argmin_of_bools():
+    data = np.array([[False, True, True], [False, False, False]])
+    x = named.named(data, ("a", "b"))
+    for fn, ref in ((named.argmax, np.argmax), (named.argmin, np.argmin)):
+        eager, compiled = eager_and_compiled(lambda x: fn(x, "b"), x)
+        for got in (eager, compiled):
+            np.testing.assert_array_equal(np.asarray(got), ref(data, 1))
+        assert fn(x).item() == ref(data)
+
+
 def test_logsumexp_is_stable():
     data = DATA * 100
     x = arr(data, (A, B, C))
