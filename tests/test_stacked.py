@@ -164,3 +164,18 @@ def test_gradient_checkpointing_recomputes_but_gives_the_same_gradients(policy):
     close(g_remat, g_plain, rtol=1e-5, atol=1e-6)
     text = named.compile(named.grad(loss)).lower(remat, x).as_text()
     assert "named.scan" in text
+
+
+@pytest.mark.parametrize("new_style", [False, True])
+def test_one_jax_key_per_layer_as_in_haliax(new_style):
+    """``key=jax.random.split(key, Layers.size)``: layer i is initialised with key i."""
+    L, E, H = named.make_axes(layer=3, embed=4, hidden=5)
+    root = jax.random.key(0) if new_style else jax.random.PRNGKey(0)
+    keys = jax.random.split(root, 3)
+    stacked = nn.Stacked.init(L, nn.Linear)(E, H, key=keys)
+    for i in range(3):
+        alone = nn.Linear.init(E, H, key=keys[i])
+        np.testing.assert_array_equal(np.asarray(stacked.stacked.weight["layer", i].array),
+                                      np.asarray(alone.weight.array))
+    with pytest.raises(ValueError, match="2 keys for the 3 layers"):
+        nn.Stacked.init(L, nn.Linear)(E, H, key=jax.random.split(root, 2))

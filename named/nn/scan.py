@@ -35,7 +35,23 @@ def _is_leaf(x) -> bool:
 def _layer_keys(key, Layers: Axis):
     if key is None:
         return [None] * Layers.size
+    if _is_key_batch(key):  # haliax's idiom: key=jax.random.split(key, Layers.size), one per layer
+        n = key.shape[0]
+        if n != Layers.size:
+            raise ValueError(f"Stacked.init got {n} keys for the {Layers.size} layers of {Layers}; pass one key "
+                             f"(it is split) or one per layer")
+        return [key[i] for i in range(n)]
     return list(random.split(key, Layers.size))
+
+
+def _is_key_batch(key) -> bool:
+    """A jax array of keys with one leading axis: new-style typed keys of shape (n,), or raw uint32
+    keys of shape (n, 2)."""
+    if not isinstance(key, jax.Array):
+        return False
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key.ndim == 1
+    return key.ndim == 2 and key.dtype == jax.numpy.uint32
 
 
 def _per_layer(args, kwargs, Layers: Axis, i: int):
