@@ -7,6 +7,8 @@ moment the user's line makes it, with that line's file:line attached.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
 import threading
@@ -32,7 +34,9 @@ register_internal_dir(os.path.dirname(__file__))
 register_internal_dir(os.path.dirname(sys.modules["named.dialect"].__file__))
 
 _location_cache: dict[tuple[str, int, str], Location] = {}
-_internal_files: dict[str, bool] = {}
+# standard-library frames between the user's line and named's (``with named.use_mesh(...)`` runs
+# named's code from contextlib's ``__enter__``)
+_internal_files: dict[str, bool] = {contextlib.__file__: True, functools.__file__: True}
 
 
 def _is_internal(filename: str) -> bool:

@@ -293,3 +293,10 @@ def test_results_follow_the_input_mapping_when_only_in_axis_resources_is_given()
     g = named.compile(lambda x: x * 2, in_axis_resources={"batch": "data"}, out_axis_resources={},
                       mesh={"data": 4})
     assert all(s is None for s in g(x).array.sharding.spec)
+
+
+def test_a_too_big_mesh_in_use_mesh_points_at_the_with_statement():
+    with pytest.raises(named.ShardingError, match="needs 64 devices") as e:
+        with named.use_mesh({"data": 64}):
+            pass
+    assert "test_partition.py" in str(e.value) and "contextlib" not in str(e.value)
