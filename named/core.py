@@ -565,9 +565,9 @@ _MISSING = object()
 def _eager_dispatcher(op_cls, attrs, axes, weak: bool = False, converts=None, raw: bool = False,
                       promote: str | None = None):
     # ``raw``: the dispatcher returns the first result's jax array alone, which the caller wraps (one
-    # leaf out: no pytree node to rebuild in C++, see the fast paths below). ``promote`` ("elementwise"
-    # or "inexact"): each new signature (dtypes, weak types) gets the promotion jax.numpy's elementwise
-    # ops apply, compiled into the op's executable (``weak``/``converts`` are then worked out per miss).
+    # leaf out: no pytree node to rebuild in C++, see the fast paths below). ``promote`` (a rule of
+    # :func:`_promotion`): each new signature (dtypes, weak types) gets that promotion compiled into
+    # the op's executable (``weak``/``converts`` are then worked out per miss).
     run = functools.partial(_run_arrays, op_cls, attrs, axes, weak, converts)  # under jax.disable_jit
     if promote is not None:
         run = functools.partial(_run_promoted_arrays, op_cls, attrs, axes, promote)
@@ -591,9 +591,13 @@ def _eager_dispatcher(op_cls, attrs, axes, weak: bool = False, converts=None, ra
 
 
 def _promotion(operands, rule: str):
-    """``(weak, converts)`` for an elementwise op on ``operands``, as jax.numpy promotes them; ``rule``
-    "inexact" computes integers and bools in the default float."""
-    dtype, weak = result_type_weak(*operands)
+    """``(weak, converts)`` for an op on ``operands``, as jax.numpy promotes them: ``rule``
+    "elementwise" (weak types kept), "inexact" (integers and bools compute in the default float) or
+    "strong" (the common dtype of the arrays, a strongly typed result: what ``named.dot`` does)."""
+    if rule == "strong":
+        dtype, weak = result_dtype(*operands), False
+    else:
+        dtype, weak = result_type_weak(*operands)
     if rule == "inexact" and not is_inexact(dtype):
         dtype = result_dtype(1.0)
     converts = tuple(dtype if dtype_name(x.dtype) != dtype else None for x in operands)

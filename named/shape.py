@@ -33,12 +33,11 @@ def dot(*arrays: NamedArray, axis=..., precision=None, preferred_element_type=No
         raise TypeError("dot(axis, *arrays) is the old haliax form; write dot(*arrays, axis=...)")
     if type(axis) is str and len(arrays) == 2 and precision is None and preferred_element_type is None \
             and out_axes is None and not _TRACE_STATE.stack:
-        x, y = arrays  # eager, one Dot op seen before for these axes: its C++ dispatcher
-        if type(x) is NamedArray and type(y) is NamedArray:
+        x, y = arrays  # eager, one Dot op seen before for these axes: its C++ dispatcher (which
+        if type(x) is NamedArray and type(y) is NamedArray:  # promotes dtypes per new signature)
             ax, ay, a, b = x.axes, y.axes, x.array, y.array
             hit = _BY_ID.get((Dot, axis, id(ax), id(ay)))
-            if hit is not None and hit[0] is ax and hit[1] is ay and type(a) is ARRAY_IMPL \
-                    and type(b) is ARRAY_IMPL and a.dtype == b.dtype and not (a.weak_type or b.weak_type):
+            if hit is not None and hit[0] is ax and hit[1] is ay and type(a) is ARRAY_IMPL and type(b) is ARRAY_IMPL:
                 out = _new_named(NamedArray)
                 out.array = hit[2](a, b)
                 out.axes = hit[3]
@@ -97,18 +96,19 @@ def dot(*arrays: NamedArray, axis=..., precision=None, preferred_element_type=No
 
 def _eager_dot(x, y, axis: str) -> NamedArray | None:
     """``dot(x, y, axis=axis)`` through the C++ dispatcher of its one Dot op, when it is one: concrete
-    operands of one dtype, both having ``axis``, shared axes of equal sizes; else None."""
+    operands both having ``axis``, shared axes of equal sizes; else None. Mixed dtypes are converted
+    to their common dtype inside the op's executable (the result is strongly typed, as below)."""
     if type(x) is not NamedArray or type(y) is not NamedArray:
         return None
     a, b = x.array, y.array
-    if type(a) is not ARRAY_IMPL or type(b) is not ARRAY_IMPL or a.dtype != b.dtype or a.weak_type or b.weak_type:
+    if type(a) is not ARRAY_IMPL or type(b) is not ARRAY_IMPL:
         return None
     ax, ay = x.axes, y.axes
     sizes = {n.name: n.size for n in ax}
     if axis not in sizes or not any(n.name == axis for n in ay) or any(
             sizes.get(n.name, n.size) != n.size for n in ay):
         return None
-    return run_eager2(Dot, x, y, {"contract": (axis,)}, axis)  # the axis name stands for the attrs
+    return run_eager2(Dot, x, y, {"contract": (axis,)}, axis, promote="strong")  # axis stands for the attrs
 
 
 def rename(x: NamedArray, renames: Mapping) -> NamedArray:

@@ -212,3 +212,18 @@ def test_a_donating_function_keeps_the_python_call_and_its_typed_error():
     # error is jax.jit's own in the same case (a ValueError saying the buffer was donated).
     with pytest.raises(ValueError, match="deleted or donated"):
         plain(x)
+
+
+def test_eager_dot_of_mixed_dtypes_matches_the_compiled_dot():
+    """The dot fast path converts mixed dtypes inside the op's executable; its dtype, weak type and
+    values are those of the traced path, call after call."""
+    import jax.numpy as jnp
+    x = named.named(np.arange(12, dtype=np.float32).reshape(3, 4), ("a", "b"))
+    cases = [named.named(np.arange(4, dtype=np.int32), ("b",)), named.named(np.ones(4, jnp.bfloat16), ("b",)),
+             named.named(jnp.asarray(np.ones(4, np.float32)), ("b",))]
+    compiled = named.compile(lambda p, q: named.dot(p, q, axis="b"))
+    for y in cases:
+        for _ in range(2):
+            eager, traced = named.dot(x, y, axis="b"), compiled(x, y)
+            assert eager.dtype == traced.dtype and not eager.array.weak_type
+            np.testing.assert_allclose(np.asarray(eager.array, np.float32), np.asarray(traced.array, np.float32))
