@@ -124,3 +124,20 @@ def test_gpt2_training_step_is_the_same_in_named_and_jax():
     np.testing.assert_allclose(loss.item(), float(jax_loss), rtol=1e-5)
     for a, b in zip(jax.tree_util.tree_leaves(gpt2_step.jax_params(model)), jax.tree_util.tree_leaves(params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+def test_donated_gpt2_steps_are_the_same_in_named_and_jax():
+    # runtime/gpt-train-step: three donated steps on each side, each fed the previous step's state
+    import gpt2_step
+    named_args, jax_args = gpt2_step.fresh_state("tiny")
+    fn = named.compile(gpt2_step.named_step, donate_argnums=(0, 1, 2))
+    fj = jax.jit(gpt2_step.jax_step, donate_argnums=(0, 1, 2))
+    for _ in range(3):
+        *state, loss = fn(*named_args)
+        named_args = [*state, *named_args[3:]]
+        *jstate, jax_loss = fj(*jax_args)
+        jax_args = [*jstate, *jax_args[3:]]
+        np.testing.assert_allclose(loss.item(), float(jax_loss), rtol=1e-5)
+    for a, b in zip(jax.tree_util.tree_leaves(gpt2_step.jax_params(named_args[0])),
+                    jax.tree_util.tree_leaves(jax_args[0])):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
