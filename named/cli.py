@@ -65,10 +65,49 @@ def cmd_check(args, out) -> int:
     fn = lowered.stages.checked
     signature = ", ".join(f"{p}: {t}" for p, t in zip(_param_names(compiled.fn, fn), fn.arg_types))
     results = ", ".join(map(str, fn.result_types))
+    _check_return_annotation(compiled.fn, fn.result_types)
     ops = sum(1 for _ in fn.walk())
     where = f" on mesh {lowered.stages.partitioned.mesh}" if lowered.stages.partitioned.mesh else ""
     out.write(f"ok: {compiled.__name__}({signature}) -> ({results}): {ops} ops, every axis agrees{where}\n")
     return 0
+
+
+def _check_return_annotation(fn, result_types) -> None:
+    """The result against ``fn``'s return annotation, when it has one that names axes: a
+    ``named.typing`` annotation (its own rules for order and ``...``) or a type string such as
+    ``"f32[batch=8, hidden=2]"`` (these axes and sizes, in any order, and this dtype)."""
+    from named.typing import AxesSpec, _hints, _mismatch
+    spec = _hints(fn).get("return") if callable(fn) else None
+    shown = str(spec)
+    if spec is None:
+        ann = inspect.signature(fn).return_annotation
+        if isinstance(ann, str) and re.match(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*\[[^'\"]*\]\s*$", ann):
+            try:
+                t = parse_spec(ann).type
+            except ParseError as e:
+                raise UsageError(f"the return annotation of {fn.__qualname__}: {e.message}") from None
+            spec = AxesSpec(t.dtype, tuple((a.name, a.size) for a in t.axes), unordered=True)
+            shown = repr(ann.strip())
+    if spec is None:
+        return
+    code = getattr(fn, "__code__", None)
+    loc = Location(os.path.relpath(code.co_filename), code.co_firstlineno) if code is not None else None
+    if len(result_types) != 1:
+        raise named.AxisError(f"{fn.__qualname__} returns {len(result_types)} values, but its return annotation "
+                              f"{shown} describes one array", loc=loc)
+    (t,) = result_types
+    why = _mismatch(_TypeView(t), spec)
+    if why is not None:
+        raise named.AxisError(f"the result of {fn.__qualname__} should be {shown}, got {t}: {why}", loc=loc)
+
+
+class _TypeView:
+    """A result type seen as :func:`named.typing._mismatch` sees a NamedArray."""
+
+    def __init__(self, t):
+        self.dtype = named.dialect.to_numpy_dtype(t.dtype)
+        self.axes = t.axes
+        self.shape = {a.name: a.size for a in t.axes}
 
 
 def _param_names(fn, ir_fn) -> list[str]:

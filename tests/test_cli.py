@@ -407,3 +407,46 @@ def test_colour_only_on_a_terminal(work):
     assert "\033[36mnamed.transpose\033[0m" in on_terminal
     assert "\033[" not in run(work, "opt", "prog.nir", env=env).stdout
     assert "\033[" not in _run_on_a_terminal(work, ["opt", "prog.nir"], dict(env, NO_COLOR="1"))
+
+
+RETURNS = '''
+import named
+from named.typing import f32
+
+
+def good(x: "f32[batch=8, embed=4]") -> "f32[batch=8]":
+    return x.sum("embed")
+
+
+def wrong_axes(x: "f32[batch=8, embed=4]") -> "f32[embed=4]":
+    return x.sum("embed")
+
+
+def typed(x: f32["batch=8 embed=4"]) -> f32["batch embed"]:
+    return x.sum("embed")
+
+
+def any_order(x: "f32[batch=8, embed=4]") -> "f32[embed=4, batch=8]":
+    return x * 2
+
+
+def two(x: "f32[batch=8]") -> "f32[batch=8]":
+    return x, x
+'''
+
+
+@pytest.mark.parametrize("func, status, words", [
+    ("good", 0, ["ok: good("]),
+    ("any_order", 0, ["ok: any_order("]),
+    ("wrong_axes", 1, ["returns.py:10: AxisError: the result of wrong_axes should be 'f32[embed=4]', got "
+                       "f32[batch=8]: axes ['embed'] are missing"]),
+    ("typed", 1, ["returns.py:14: AxisError: the result of typed should be", "axes ['embed'] are missing"]),
+    ("two", 1, ["two returns 2 values, but its return annotation 'f32[batch=8]' describes one array"]),
+])
+def test_check_holds_the_result_to_the_return_annotation(work, monkeypatch, capsys, func, status, words):
+    (work / "returns.py").write_text(RETURNS)
+    monkeypatch.chdir(work)
+    assert main(["check", f"returns.py:{func}"]) == status
+    out, err = capsys.readouterr()
+    for word in words:
+        assert word in (out if status == 0 else err), (out, err)
