@@ -120,9 +120,9 @@ def clear_caches() -> None:
     >>> import named
     >>> named.clear_caches()
     """
-    from . import core
-    core._EAGER.clear()
-    core._BY_ID.clear()
-    for dispatch in core._EAGER_CALLS.values():  # the eager ops' C++ dispatchers hold executables too
-        core.pjrt.release_dispatcher(dispatch)
-    core._EAGER_CALLS.clear()
+    from . import eager
+    eager._EAGER.clear()
+    eager._BY_ID.clear()
+    for dispatch in eager._EAGER_CALLS.values():  # the eager ops' C++ dispatchers hold executables too
+        eager.pjrt.release_dispatcher(dispatch)
+    eager._EAGER_CALLS.clear()

@@ -11,8 +11,8 @@ from named.dialect.types import bit_width
 
 from named.compiler.tracer import _state as _TRACE_STATE
 
-from .core import (_BY_ID, _new_named, ARRAY_IMPL, NamedArray, Traced, as_named, bind1, is_weak, result_dtype,
-                   result_type_weak, run_eager1, run_eager2)
+from .core import NamedArray, Traced, as_named, bind1, is_weak, result_dtype, result_type_weak
+from .eager import _BY_ID, ARRAY_IMPL, _new_named, run_eager1, run_eager2
 
 _UNARY_NAMES = ("abs absolute angle arccos arccosh arcsin arcsinh arctan arctanh around bitwise_count "
                 "bitwise_invert bitwise_not cbrt ceil conj conjugate copy cos cosh deg2rad degrees exp exp2 "

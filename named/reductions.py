@@ -16,8 +16,8 @@ from named.compiler import user_location
 
 from named.compiler.tracer import _state as _TRACE_STATE
 
-from .core import (ARRAY_IMPL, NamedArray, as_named, axis_names, bind1, resolve_axis,
-                   result_dtype, run_eager1)
+from .core import NamedArray, as_named, axis_names, bind1, resolve_axis, result_dtype
+from .eager import ARRAY_IMPL, run_eager1
 from . import ops
 
 __all__ = ["sum", "prod", "max", "min", "amax", "amin", "any", "all", "mean", "var", "std", "ptp",

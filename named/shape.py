@@ -10,7 +10,8 @@ from named.dialect import Axis, AxisError, Broadcast, Dot, Rename, Transpose, fo
 from named.compiler.tracer import _state as _TRACE_STATE
 
 from ._checks import describe, mapping_arg, sequence_arg
-from .core import _BY_ID, _new_named, ARRAY_IMPL, NamedArray, as_named, axis_names, bind1, result_dtype, run_eager2
+from .core import NamedArray, as_named, axis_names, bind1, result_dtype
+from .eager import _BY_ID, ARRAY_IMPL, _new_named, run_eager2
 from . import ops
 
 __all__ = ["dot", "rename", "broadcast_to", "broadcast_axis", "rearrange", "transpose"]

@@ -100,7 +100,7 @@ def test_errors_still_come_from_the_python_path():
 
 # ------------------------------------------------------------------------------------------ eager ops
 def _eager_programs():
-    return named.core.eager_cache_size()
+    return named.eager.eager_cache_size()
 
 
 def test_eager_fast_paths_match_numpy_and_compile_once():

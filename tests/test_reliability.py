@@ -177,10 +177,10 @@ def small_caches():
 
 
 def test_eager_cache_is_bounded(small_caches):
-    from named import core
+    from named import eager
     for n in range(1, 7):
         named.ones((named.Axis("grow", n),)) * 3.0
-    assert len(core._EAGER) <= 3
+    assert len(eager._EAGER) <= 3
 
 
 def test_compiled_cache_is_bounded_and_clearing_releases_executables(small_caches):
