@@ -308,3 +308,16 @@ def test_eager_mixed_dtypes_promote_inside_the_op_like_jax_numpy():
     assert (named.named(jnp.asarray(2.0), ()) * named.named(np.ones(3, jnp.bfloat16), (A.name,))).dtype == jnp.bfloat16
     assert named.named(jnp.asarray(2.0), ()).array.weak_type
     assert named.negative(named.named(jnp.asarray(2.0), ())).array.weak_type
+
+
+def test_booleans_add_as_logical_or_even_when_xla_folds_them():
+    """jax.numpy adds booleans as a logical or; StableHLO's add on i1 wraps when XLA folds constants
+    (True + True -> False) while it ors at run time, so the lowering uses or."""
+    x = named.named(np.int32(3), ())
+    f = lambda x: named.add(named.equal(x, x), named.equal(x, x))  # noqa: E731  (folded by XLA)
+    assert f(x).item() is True and named.compile(f)(x).item() is True
+    b = named.named(np.array([True, False, True]), (A.name,))
+    c = named.named(np.array([True, False, False]), (A.name,))
+    for out in ((b + c), named.compile(lambda p, q: p + q)(b, c)):
+        assert out.dtype == np.bool_
+        np.testing.assert_array_equal(np.asarray(out), [True, False, True])

@@ -54,6 +54,8 @@ def test_known_programs():
         ((((), "bool", 0), (("a",), "f32", 233)), [("binary", "multiply", 0, 1)], 0),
         # a max over a split axis keeps NaN in named (jax.jit's sharded max drops it)
         ((((), "f32", 0), (("b",), "f32", 5563), ((), "f32", 0)), [("reduce", "max", 1, 0)], 0),
+        # True + True is True (a logical or), also where XLA folds the sum
+        ((((), "i32", 0),), [("reduce", "all", 0, 0), ("binary", "equal", 0, 0), ("binary", "add", 1, 1)], 0),
     ]
     for program in cases:
         fp.check_program(program)

@@ -71,17 +71,23 @@ def _unary_rule(build):
     return rule
 
 
-def _binary_rule(build):
+def _binary_rule(build, bool_build=None):
     def rule(ctx: LoweringContext, x, y):
         out = ctx.out_type
-        return build(broadcast_to(x, ctx.in_types[0], out), broadcast_to(y, ctx.in_types[1], out))
+        b = bool_build if bool_build is not None and out.dtype == "bool" else build
+        return b(broadcast_to(x, ctx.in_types[0], out), broadcast_to(y, ctx.in_types[1], out))
     return rule
+
+
+# Booleans add as a logical or (jax.numpy's meaning). StableHLO's add on i1 is addition modulo 2 when
+# XLA folds constants but an or when it runs, so a program's answer would depend on what XLA folds.
+_BOOL_BUILDERS = {"add": stablehlo.or_}
 
 
 for _name, _cls in UNARY_OPS.items():
     register_lowering(_cls, _unary_rule(_UNARY_BUILDERS[_name]))
 for _name, _cls in BINARY_OPS.items():
-    register_lowering(_cls, _binary_rule(_BINARY_BUILDERS[_name]))
+    register_lowering(_cls, _binary_rule(_BINARY_BUILDERS[_name], _BOOL_BUILDERS.get(_name)))
 
 
 @register_lowering(Compare)
