@@ -396,7 +396,16 @@ def check_program(program, modes=("eager", "compiled", "sharded")):
                     failures.append(e)
             else:
                 raise failures[0]
+    _count_checked()
     return len(results)
+
+
+def _count_checked() -> None:
+    """One line per program checked, in ``NAMED_FUZZ_LOG`` when set (a long campaign's progress)."""
+    log = os.environ.get("NAMED_FUZZ_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write("1\n")
 
 
 # --------------------------------------------------------------------------------------- gradients
@@ -455,3 +464,4 @@ def check_gradient(program, mode: str):
         got = named.compile(grad_fn, axis_resources=MAPPINGS[0], mesh=MESH)(*args)
     for g, e, (names, _, _) in zip(got, expected, inputs):
         assert_same(g, e, names, f"gradient of {program}")
+    _count_checked()
