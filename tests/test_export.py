@@ -138,3 +138,21 @@ def test_docstring_examples_run(module):
     import importlib
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_export_a_function_of_an_equinox_module():
+    """Arguments may be any registered pytree (an nn.Linear here): kept in the header by class name
+    and children; a result of such a class is refused (rebuilding it would need the class)."""
+    import named.nn as nn
+    E, H = named.make_axes(embed=4, hidden=3)
+    layer = nn.Linear.init(E, H, key=named.random.key(0))
+    x = named.named(np.arange(4, dtype=np.float32), ("embed",))
+    f = named.compile(lambda m, x: m(x))
+    back = named.deserialize(named.export(f, layer, x).serialize())
+    np.testing.assert_allclose(np.asarray(back(layer, x).array), np.asarray(f(layer, x).array), rtol=1e-6)
+    other = nn.Linear.init(E, H, key=named.random.key(1))
+    np.testing.assert_allclose(np.asarray(back(other, x).array), np.asarray(f(other, x).array), rtol=1e-6)
+    with pytest.raises(named.AxisError, match=r"should be a named\.nn\.linear\.Linear .* got named\.core\.NamedArray"):
+        back(layer.weight, x)
+    with pytest.raises(named.SerializationError, match="results of tuples, lists, dicts and None"):
+        named.export(lambda x: layer, x)

@@ -33,7 +33,10 @@ _SCALARS = (bool, int, float, complex)
 
 
 # -------------------------------------------------------------------------- pytree structure as JSON
-def _encode(tree, count: list[int]):
+def _encode(tree, count: list[int], nodes: bool = True):
+    """``tree``'s structure as JSON, numbering its leaves; ``nodes``: other registered pytree nodes
+    (equinox modules, say) are kept by their class name and children (arguments only: rebuilding a
+    result of such a class would need the class and its static fields)."""
     if isinstance(tree, (NamedArray, ArgSpec)) or type(tree) in _SCALARS or (
             isinstance(tree, (np.ndarray, np.generic, jax.Array)) and np.ndim(tree) == 0):
         count[0] += 1
@@ -41,18 +44,37 @@ def _encode(tree, count: list[int]):
     if tree is None:
         return {"none": True}
     if type(tree) in (tuple, list):
-        return {type(tree).__name__: [_encode(t, count) for t in tree]}
+        return {type(tree).__name__: [_encode(t, count, nodes) for t in tree]}
     if type(tree) is dict:
         if not all(isinstance(k, str) for k in tree):
             raise SerializationError(f"named.export supports dicts with string keys only, got keys {list(tree)}")
-        return {"dict": [[k, _encode(tree[k], count)] for k in sorted(tree)]}
-    raise SerializationError(f"named.export supports pytrees of tuples, lists, dicts and None with NamedArray "
-                             f"or scalar leaves; got a {type(tree).__name__}")
+        return {"dict": [[k, _encode(tree[k], count, nodes)] for k in sorted(tree)]}
+    children = _children(tree)
+    if nodes and children is not None:
+        return {"node": _class_name(tree), "children": [_encode(c, count, nodes) for _, c in children]}
+    what = ("tuples, lists, dicts and None" if not nodes else
+            "tuples, lists, dicts, None and registered pytree nodes (equinox modules, ...)")
+    raise SerializationError(f"named.export supports {'results' if not nodes else 'pytrees'} of {what} with "
+                             f"NamedArray or scalar leaves; got a {type(tree).__name__}")
+
+
+def _children(tree):
+    """``[(key path, child)]`` one level down a registered pytree node, or None for a leaf."""
+    pairs, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: x is not tree)
+    if treedef.num_leaves == 1 and len(pairs) == 1 and pairs[0][1] is tree:
+        return None
+    return pairs
+
+
+def _class_name(x) -> str:
+    return f"{type(x).__module__}.{type(x).__qualname__}"
 
 
 def _describe(node) -> str:
     if "leaf" in node:
         return "array"
+    if "node" in node:
+        return node["node"].rsplit(".", 1)[-1] + "(" + ", ".join(_describe(c) for c in node["children"]) + ")"
     if "none" in node:
         return "None"
     if "dict" in node:
@@ -70,6 +92,14 @@ def _collect(node, value, out: list, where: str) -> None:
     if "none" in node:
         if value is not None:
             raise AxisError(f"{where} should be None, got {type(value).__name__}")
+        return
+    if "node" in node:
+        children = _children(value) if _class_name(value) == node["node"] else None
+        if children is None or len(children) != len(node["children"]):
+            got = _class_name(value) if children is None else f"{_class_name(value)} of {len(children)} children"
+            raise AxisError(f"{where} should be a {node['node']} of {len(node['children'])} children, got {got}")
+        for child, (path, v) in zip(node["children"], children):
+            _collect(child, v, out, f"{where}{jax.tree_util.keystr(path)}")
         return
     if "dict" in node:
         keys = [k for k, _ in node["dict"]]
@@ -229,7 +259,7 @@ def export(fn: Callable, *args: Any, **kwargs: Any) -> Exported:
     count = [0]
     in_structure = _encode((list(call_args), dict(call_kwargs)), count)
     out_leaves = jax.tree_util.tree_unflatten(entry.out_treedef, [None] * entry.out_treedef.num_leaves)
-    out_structure = _encode(out_leaves, [0])
+    out_structure = _encode(out_leaves, [0], nodes=False)
     stages = entry.stages
     fn_ir = stages.partitioned
     if count[0] != len(fn_ir.arg_types):  # pragma: no cover - the tracer numbers leaves the same way
