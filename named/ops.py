@@ -192,6 +192,9 @@ def square(x):
 
 
 def reciprocal(x):
+    x = as_named(x)
+    if _dtype(x) == "bool":  # to the default float first, as jax.numpy.reciprocal: a strong f32, not
+        x = astype(x, result_dtype(1.0))  # the weak one 1 / bool would give
     return divide(1, x)  # integers divide in the default float, as jax.numpy.reciprocal does
 
 

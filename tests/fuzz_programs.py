@@ -360,6 +360,7 @@ def _jax_mesh():
 def check_program(program, modes=("eager", "compiled", "sharded")):
     """Run ``program`` in each mode and compare every value with jax.numpy run the same way: op by op
     for eager, one ``jax.jit`` for compiled, and one ``jax.jit`` sharded alike for sharded."""
+    _log_started(program)
     data = input_data(program[0])
     ref_values, plan = run_reference(program, data)
     if not any(plan):
@@ -401,11 +402,20 @@ def check_program(program, modes=("eager", "compiled", "sharded")):
 
 
 def _count_checked() -> None:
-    """One line per program checked, in ``NAMED_FUZZ_LOG`` when set (a long campaign's progress)."""
+    """A line ``ok`` per program checked, in ``NAMED_FUZZ_LOG`` when set (a long campaign's progress)."""
+    _log("ok")
+
+
+def _log_started(program) -> None:
+    """The program about to run, in ``NAMED_FUZZ_LOG`` (should the process die, the last one killed it)."""
+    _log(f"run {program!r}")
+
+
+def _log(line: str) -> None:
     log = os.environ.get("NAMED_FUZZ_LOG")
     if log:
         with open(log, "a") as f:
-            f.write("1\n")
+            f.write(line + "\n")
 
 
 # --------------------------------------------------------------------------------------- gradients

@@ -56,6 +56,9 @@ def test_known_programs():
         ((((), "f32", 0), (("b",), "f32", 5563), ((), "f32", 0)), [("reduce", "max", 1, 0)], 0),
         # True + True is True (a logical or), also where XLA folds the sum
         ((((), "i32", 0),), [("reduce", "all", 0, 0), ("binary", "equal", 0, 0), ("binary", "add", 1, 1)], 0),
+        # reciprocal of a bool is a strong f32 (bf16 + it is f32), as in jax.numpy
+        ((((), "bf16", 0),), [("unary", "isnan", 0), ("unary", "reciprocal", 1), ("unary", "abs", 0),
+                              ("binary", "add", 0, 2)], 0),
     ]
     for program in cases:
         fp.check_program(program)
