@@ -120,6 +120,25 @@ def case_x64_enabled():
         jax.config.update("jax_enable_x64", False)
 
 
+def case_complex_extremes_folded():
+    # XLA expands complex max/min into a complex ordering that its constant folder aborts on
+    import jax.numpy as jnp
+    data = np.array([1 + 2j, 3 - 1j, np.nan + 0j, 2 + 5j], np.complex64)
+    c = named.named(data, ("a",))
+    for fn, ref in ((named.minimum, jnp.minimum), (named.maximum, jnp.maximum)):
+        got = named.compile(lambda: fn(3 + 1j, c))()
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(ref(np.complex64(3 + 1j), data)))
+
+
+def case_complex_minimum_program():
+    # the fuzzer's program that aborted XLA's constant folder (hlo_evaluator: LT on C64)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import fuzz_programs as fp
+    fp.check_program(([((), "bf16", 2681), (("a", "b", "c"), "c64", 809228)],
+                      [("scalar", "minimum", 27, 3, True), ("reduce", "sum", 31, 2),
+                       ("scalar", "maximum", 70, -1.5, False), ("reduce", "prod", 41, 3), ("dot", 29, 22, 2)], 3))
+
+
 if __name__ == "__main__":
     names = sys.argv[1:] or [n[5:] for n in dict(globals()) if n.startswith("case_")]
     for name in names:

@@ -310,8 +310,9 @@ def tolerance(dtype) -> float:
     return {np.dtype(jnp.bfloat16): 3e-2, np.dtype(np.float16): 3e-3}.get(np.dtype(dtype), 2e-5)
 
 
-def assert_same(got: named.NamedArray, expected, names, where: str):
-    """``got`` equals the reference (values and dtype) once transposed to ``names`` order."""
+def assert_same(got: named.NamedArray, expected, names, where: str, rtol: float | None = None):
+    """``got`` equals the reference (values and dtype) once transposed to ``names`` order; ``rtol``
+    defaults to the tolerance of the value's dtype."""
     assert sorted(got.axis_names()) == sorted(names), f"{where}: axes {got.axis_names()} vs {names}"
     assert np.dtype(got.dtype) == np.dtype(expected.dtype), f"{where}: dtype {got.dtype} vs jax {expected.dtype}"
     data = np.asarray(got)
@@ -321,7 +322,7 @@ def assert_same(got: named.NamedArray, expected, names, where: str):
     if exp.dtype.kind in "biu":
         np.testing.assert_array_equal(data, exp, err_msg=where)
         return
-    rtol = tolerance(expected.dtype)
+    rtol = max(rtol or 0.0, tolerance(expected.dtype))
     kind = np.complex128 if exp.dtype.kind == "c" else np.float64
     a, b = data.astype(kind), exp.astype(kind)
     scale = np.max(np.abs(b[np.isfinite(b)]), initial=1.0)
@@ -385,13 +386,17 @@ def check_program(program, modes=("eager", "compiled", "sharded")):
     references = {"eager": [eager], "compiled": [one_device]}
     if "sharded" in modes:
         references["sharded"] = [run_reference_jit(program, data, names_out, mapping), one_device]
+    # XLA may keep a bf16/f16 intermediate in f32 inside a fused program (excess precision), and does
+    # so differently for differently split programs: a value computed from a low-precision one is
+    # compared at that precision
+    low = max([tolerance(NP_DTYPES[d]) for _, d, _ in program[0]] + [tolerance(r.dtype) for r in eager])
     for mode, outs in results.items():
         for k, (out, names) in enumerate(zip(outs, names_out)):
             where = f"{mode} value #{k} of {program}"
             failures = []
             for ref in references[mode]:
                 try:
-                    assert_same(out, ref[k], names, where)
+                    assert_same(out, ref[k], names, where, rtol=low if mode != "eager" else None)
                     break
                 except AssertionError as e:
                     failures.append(e)

@@ -321,3 +321,14 @@ def test_booleans_add_as_logical_or_even_when_xla_folds_them():
     for out in ((b + c), named.compile(lambda p, q: p + q)(b, c)):
         assert out.dtype == np.bool_
         np.testing.assert_array_equal(np.asarray(out), [True, False, True])
+
+
+def test_complex_maximum_and_minimum_are_lexicographic_as_in_jax():
+    import jax.numpy as jnp
+    x = np.array([1 + 2j, 3 - 1j, 3 + 1j, np.nan + 0j, 2 + 5j], np.complex64)
+    y = np.array([1 + 3j, 3 + 1j, 3 - 1j, 1 + 0j, np.nan + 1j], np.complex64)
+    xn, yn = named.named(x, ("n",)), named.named(y, ("n",))
+    for ours, theirs in ((named.maximum, jnp.maximum), (named.minimum, jnp.minimum)):
+        want = np.asarray(theirs(x, y))
+        for got in (ours(xn, yn), named.compile(ours)(xn, yn)):
+            np.testing.assert_array_equal(np.asarray(got), want)

@@ -59,6 +59,13 @@ def test_known_programs():
         # reciprocal of a bool is a strong f32 (bf16 + it is f32), as in jax.numpy
         ((((), "bf16", 0),), [("unary", "isnan", 0), ("unary", "reciprocal", 1), ("unary", "abs", 0),
                               ("binary", "add", 0, 2)], 0),
+        # bf16 kept in f32 inside one fused program (XLA's excess precision), not when split
+        (((("a",), "bf16", 0), ((), "f32", 0)), [("scalar", "add", 0, 2, False), ("unary", "abs", 0),
+                                                 ("astype", 2, "f32")], 0),
+        # complex minimum/maximum: lexicographic as in jax, and no complex ordering for XLA to fold
+        ((((), "bf16", 2681), (("a", "b", "c"), "c64", 809228)),
+         [("scalar", "minimum", 27, 3, True), ("reduce", "sum", 31, 2), ("scalar", "maximum", 70, -1.5, False),
+          ("reduce", "prod", 41, 3), ("dot", 29, 22, 2)], 3),
     ]
     for program in cases:
         fp.check_program(program)

@@ -31,7 +31,8 @@ def test_crash_cases_in_a_child_process():
     proc = run_child("_crash_cases.py")
     assert proc.returncode == 0, f"child exited with {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
     for case in ("f64_scalar_mesh", "f64_array_mesh", "f64_host_backed_tree", "f64_captured_constant",
-                 "complex_remainder", "huge_axis", "cli_huge_axis", "deleted_argument", "x64_enabled"):
+                 "complex_remainder", "huge_axis", "cli_huge_axis", "deleted_argument", "x64_enabled",
+                 "complex_extremes_folded", "complex_minimum_program"):
         assert f"ok {case}" in proc.stdout
 
 

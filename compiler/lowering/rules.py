@@ -71,23 +71,43 @@ def _unary_rule(build):
     return rule
 
 
-def _binary_rule(build, bool_build=None):
+def _binary_rule(build, bool_build=None, complex_build=None):
     def rule(ctx: LoweringContext, x, y):
         out = ctx.out_type
-        b = bool_build if bool_build is not None and out.dtype == "bool" else build
+        b = build
+        if bool_build is not None and out.dtype == "bool":
+            b = bool_build
+        elif complex_build is not None and is_complex(out.dtype):
+            b = complex_build
         return b(broadcast_to(x, ctx.in_types[0], out), broadcast_to(y, ctx.in_types[1], out))
     return rule
+
+
+def _complex_extreme(direction: str):
+    """Complex max/min as jax lowers them: by real part, then imaginary part, compared as floats. XLA
+    expands its own complex max/min into a complex ordering its constant folder aborts on."""
+    def build(x, y):
+        rx, ry = stablehlo.real(x), stablehlo.real(y)
+        dtype = "f64" if ir.ComplexType(ir.RankedTensorType(x.type).element_type).element_type == \
+            ir.F64Type.get() else "f32"
+        pick_x = stablehlo.select(compare(rx, ry, "EQ", dtype),
+                                  compare(stablehlo.imag(x), stablehlo.imag(y), direction, dtype),
+                                  compare(rx, ry, direction, dtype))
+        return stablehlo.select(pick_x, x, y)
+    return build
 
 
 # Booleans add as a logical or (jax.numpy's meaning). StableHLO's add on i1 is addition modulo 2 when
 # XLA folds constants but an or when it runs, so a program's answer would depend on what XLA folds.
 _BOOL_BUILDERS = {"add": stablehlo.or_}
+_COMPLEX_BUILDERS = {"max": _complex_extreme("GT"), "min": _complex_extreme("LT")}
 
 
 for _name, _cls in UNARY_OPS.items():
     register_lowering(_cls, _unary_rule(_UNARY_BUILDERS[_name]))
 for _name, _cls in BINARY_OPS.items():
-    register_lowering(_cls, _binary_rule(_BINARY_BUILDERS[_name], _BOOL_BUILDERS.get(_name)))
+    register_lowering(_cls, _binary_rule(_BINARY_BUILDERS[_name], _BOOL_BUILDERS.get(_name),
+                                         _COMPLEX_BUILDERS.get(_name)))
 
 
 @register_lowering(Compare)
