@@ -29,23 +29,25 @@ def dot(*arrays: NamedArray, axis=..., precision=None, preferred_element_type=No
     >>> named.dot(named.ones((B, E)), named.ones((E, H)), axis=E).shape
     {'batch': 2, 'hidden': 4}
     """
-    if arrays and not isinstance(arrays[0], NamedArray) and isinstance(arrays[0], (str, Axis, tuple, list)) \
-            and len(arrays) > 1 and isinstance(arrays[1], NamedArray):
-        raise TypeError("dot(axis, *arrays) is the old haliax form; write dot(*arrays, axis=...)")
-    if type(axis) is str and len(arrays) == 2 and precision is None and preferred_element_type is None \
+    if len(arrays) == 2 and type(axis) is str and precision is None and preferred_element_type is None \
             and out_axes is None and not _TRACE_STATE.stack:
         x, y = arrays  # eager, one Dot op seen before for these axes: its C++ dispatcher (which
         if type(x) is NamedArray and type(y) is NamedArray:  # promotes dtypes per new signature)
-            ax, ay, a, b = x.axes, y.axes, x.array, y.array
+            ax, ay = x.axes, y.axes
             hit = _BY_ID.get((Dot, axis, id(ax), id(ay)))
-            if hit is not None and hit[0] is ax and hit[1] is ay and type(a) is ARRAY_IMPL and type(b) is ARRAY_IMPL:
-                out = _new_named(NamedArray)
-                out.array = hit[2](a, b)
-                out.axes = hit[3]
-                return out
+            if hit is not None and hit[0] is ax and hit[1] is ay:
+                a, b = x.array, y.array
+                if type(a) is ARRAY_IMPL and type(b) is ARRAY_IMPL:
+                    out = _new_named(NamedArray)
+                    out.array = hit[2](a, b)
+                    out.axes = hit[3]
+                    return out
             out = _eager_dot(x, y, axis)
             if out is not None:
                 return out
+    if arrays and not isinstance(arrays[0], NamedArray) and isinstance(arrays[0], (str, Axis, tuple, list)) \
+            and len(arrays) > 1 and isinstance(arrays[1], NamedArray):
+        raise TypeError("dot(axis, *arrays) is the old haliax form; write dot(*arrays, axis=...)")
     if axis is ...:
         raise TypeError("dot() needs axis=: the axis or axes to contract (None for all, () for none)")
     if not arrays:
