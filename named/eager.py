@@ -9,11 +9,11 @@ import functools
 
 from named.compiler import Builder, run_pipeline, user_location
 from named.compiler.lowering import lower_function, module_text
-from named.dialect import Convert, attr_key, dtype_name, is_inexact, to_numpy_dtype
+from named.dialect import Convert, attr_key, dtype_name, is_inexact
 from named.runtime import Executable, pjrt
 
 from .caches import LRUCache, eager_limit
-from .core import _JAX_ARRAY, NamedArray, result_dtype, result_type_weak
+from .core import _JAX_ARRAY, NamedArray, _new_object, result_dtype, result_type_weak
 from .partitioning import eager_layout, eager_placement
 
 
@@ -110,8 +110,7 @@ def _first_array(run, *arrays):
 # and a NamedArray result rebuilt by jaxlib's pytree code costs ~0.4 us more per op.
 _BY_ID: dict[tuple, tuple] = {}
 ARRAY_IMPL = pjrt.ArrayImpl
-INEXACT_DTYPES = frozenset(to_numpy_dtype(n) for n in ("bf16", "f16", "f32", "f64", "c64", "c128"))
-_new_named = object.__new__
+_new_named = _new_object
 
 
 def run_eager1(op_cls, x: NamedArray, attrs=None, akey=(), promote: str | None = None) -> NamedArray:

@@ -2,6 +2,7 @@
 
 import math
 
+import jax
 import numpy as np
 import pytest
 
@@ -315,10 +316,10 @@ def test_booleans_add_as_logical_or_even_when_xla_folds_them():
     (True + True -> False) while it ors at run time, so the lowering uses or."""
     x = named.named(np.int32(3), ())
     f = lambda x: named.add(named.equal(x, x), named.equal(x, x))  # noqa: E731  (folded by XLA)
-    assert f(x).item() is True and named.compile(f)(x).item() is True
+    assert f(x).item() is True and named.compile(f)(x).item() is True and jax.jit(f)(x).item() is True
     b = named.named(np.array([True, False, True]), (A.name,))
     c = named.named(np.array([True, False, False]), (A.name,))
-    for out in ((b + c), named.compile(lambda p, q: p + q)(b, c)):
+    for out in ((b + c), named.compile(lambda p, q: p + q)(b, c), jax.jit(lambda p, q: p + q)(b, c)):
         assert out.dtype == np.bool_
         np.testing.assert_array_equal(np.asarray(out), [True, False, True])
 
@@ -330,5 +331,5 @@ def test_complex_maximum_and_minimum_are_lexicographic_as_in_jax():
     xn, yn = named.named(x, ("n",)), named.named(y, ("n",))
     for ours, theirs in ((named.maximum, jnp.maximum), (named.minimum, jnp.minimum)):
         want = np.asarray(theirs(x, y))
-        for got in (ours(xn, yn), named.compile(ours)(xn, yn)):
+        for got in (ours(xn, yn), named.compile(ours)(xn, yn), jax.jit(ours)(xn, yn)):
             np.testing.assert_array_equal(np.asarray(got), want)
