@@ -138,6 +138,9 @@ def test_cummax_and_cummin_send_each_cotangent_to_the_running_extreme(kind, reve
     theirs = jax.lax.cummax if kind == "max" else jax.lax.cummin
     _check(lambda x: (ours(x, "a", reverse=reverse) * w).sum(),
            lambda x: jnp.sum(theirs(x, axis=0, reverse=reverse) * wd), (x,), (xd,), ("ab",), fd=False)
+    grad = jax.jit(named.grad(lambda x: (ours(x, "a", reverse=reverse) * w).sum()))(x)
+    np.testing.assert_allclose(as_numpy(grad, "ab"),  # sums of cotangents, in another order: 1 ulp
+                               jax.grad(lambda x: jnp.sum(theirs(x, axis=0, reverse=reverse) * wd))(xd), rtol=1e-6)
 
 
 @pytest.mark.parametrize("descending", [False, True])

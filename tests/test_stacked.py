@@ -177,5 +177,6 @@ def test_one_jax_key_per_layer_as_in_haliax(new_style):
         alone = nn.Linear.init(E, H, key=keys[i])
         np.testing.assert_array_equal(np.asarray(stacked.stacked.weight["layer", i].array),
                                       np.asarray(alone.weight.array))
-    with pytest.raises(ValueError, match="2 keys for the 3 layers"):
+    with pytest.raises(named.AxisError, match="2 keys for the 3 layers") as info:
         nn.Stacked.init(L, nn.Linear)(E, H, key=jax.random.split(root, 2))
+    assert "test_stacked.py" in str(info.value)  # the user's line, not the library's

@@ -38,8 +38,8 @@ def _layer_keys(key, Layers: Axis):
     if _is_key_batch(key):  # haliax's idiom: key=jax.random.split(key, Layers.size), one per layer
         n = key.shape[0]
         if n != Layers.size:
-            raise ValueError(f"Stacked.init got {n} keys for the {Layers.size} layers of {Layers}; pass one key "
-                             f"(it is split) or one per layer")
+            raise AxisError(f"Stacked.init got {n} keys for the {Layers.size} layers of {Layers}; pass one key "
+                            f"(it is split) or one per layer", loc=user_location())
         return [key[i] for i in range(n)]
     return list(random.split(key, Layers.size))
 
