@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from named.dialect import (ArgMax, ArgMin, AxisError, REDUCE_OPS, Reshape, Axis, dtype_name, format_axes, is_complex,
+from named.dialect import (ArgMax, ArgMin, AxisError, REDUCE_OPS, Reshape, StopGradient, Axis, dtype_name, format_axes, is_complex,
                            is_float, is_inexact, is_integer)
 from named.compiler import user_location
 
@@ -219,8 +219,15 @@ def logsumexp(x, axis=None, *, where=None) -> NamedArray:
     x = ops.astype(x, result_dtype(x, 1.0))
     names = _names(x, axis)
     m = max(x, names, where=where)
-    m = ops.where(ops.isfinite(m), m, 0.0)
+    m = bind1(StopGradient, (ops.where(ops.isfinite(m), m, 0.0),))
     return ops.add(ops.log(sum(ops.exp(ops.subtract(x, m)), names, where=where)), m)
+
+
+def stability_shift(x, axis) -> NamedArray:
+    """The max of ``x`` over ``axis``, as a constant to autodiff: what softmax-like functions subtract
+    before ``exp``. Its gradient would cancel exactly (as in ``jax.nn.softmax``), so it has none, and
+    the backward pass carries no max VJP (a compare, a select and a sum over the whole input)."""
+    return bind1(StopGradient, (max(x, axis),))
 
 
 # ------------------------------------------------------------------------------------ NaN-ignoring

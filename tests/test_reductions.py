@@ -172,3 +172,28 @@ def test_missing_axis_is_axis_error_naming_axes():
         return x.max(("a", "zz"))
     with pytest.raises(named.AxisError, match="'zz'"):
         f(x)
+
+
+@pytest.mark.parametrize("name", ["logsumexp", "softmax", "log_softmax"])
+def test_max_shift_carries_no_gradient(name):
+    """The max subtracted for stability is a constant to autodiff, as in jax.nn/jax.scipy: the
+    gradient is the same, and the backward pass has no max VJP (which compares the input with its max)."""
+    fn = {"logsumexp": named.logsumexp, "softmax": named.nn.softmax, "log_softmax": named.nn.log_softmax}[name]
+    jfn = {"logsumexp": jax.scipy.special.logsumexp, "softmax": jax.nn.softmax,
+           "log_softmax": jax.nn.log_softmax}[name]
+    data = DATA * 10
+    w = rng.normal(0, 1, (3, 4)).astype(np.float32)
+    x, wn = arr(data, (A, B, C)), arr(w, (A, B))  # broadcast over c by name
+
+    def loss(x):
+        return (fn(x, "c") * wn).sum()
+
+    def jax_loss(x):
+        out = jfn(x, axis=2)
+        return (out * (w[..., None] if out.ndim == 3 else w)).sum()
+
+    text = named.compile(named.grad(loss)).lower(x).as_text()
+    assert "named.reduce_max" in text and 'direction = "EQ"' not in text
+    expected = jax.grad(jax_loss)(data)
+    for got in (named.grad(loss)(x), named.compile(named.grad(loss))(x), jax.jit(named.grad(loss))(x)):
+        assert_named_close(got, expected, NAMES, rtol=2e-5, atol=2e-6)

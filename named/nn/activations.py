@@ -200,7 +200,7 @@ def leaky_relu(x, negative_slope: float = 0.01) -> NamedArray:
 def softmax(x, axis) -> NamedArray:
     """``exp(x) / sum(exp(x))`` over ``axis`` (stable)."""
     x = _float(x)
-    shifted = ops.subtract(x, reductions.max(x, axis))
+    shifted = ops.subtract(x, reductions.stability_shift(x, axis))
     e = ops.exp(shifted)
     return ops.divide(e, reductions.sum(e, axis))
 
@@ -208,7 +208,7 @@ def softmax(x, axis) -> NamedArray:
 def log_softmax(x, axis) -> NamedArray:
     """``x - logsumexp(x, axis)``."""
     x = _float(x)
-    shifted = ops.subtract(x, reductions.max(x, axis))
+    shifted = ops.subtract(x, reductions.stability_shift(x, axis))
     return ops.subtract(shifted, ops.log(reductions.sum(ops.exp(shifted), axis)))
 
 
