@@ -467,11 +467,15 @@ def hypot(x, y):
 
 
 def logaddexp(x, y):
+    """``log(exp(x) + exp(y))``, stably. The larger operand and ``-|x - y|`` are chosen by one
+    comparison, so the gradient is ``exp(x - out)``, ``exp(y - out)`` everywhere, ties included (1/2
+    each, as ``jax.numpy.logaddexp``'s), rather than what max's and abs's rules would make of a tie."""
     x, y = _promote(x, y, inexact=True)
-    big = maximum(x, y)
-    delta = subtract(x, y)
-    safe = where(isnan(delta), add(x, y), add(big, log1p(exp(negative(abs(delta))))))
-    return where(equal(x, y), add(x, math.log(2.0)), safe)
+    x_big = greater_equal(x, y)
+    big = where(x_big, x, y)
+    minus_gap = where(x_big, subtract(y, x), subtract(x, y))
+    out = add(big, log1p(exp(minus_gap)))
+    return where(isnan(subtract(x, y)), add(x, y), out)  # NaN, or infinities of one sign
 
 
 def logaddexp2(x, y):

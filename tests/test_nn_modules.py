@@ -65,6 +65,42 @@ def test_activations_match_jax_nn_eager_compiled_and_gradients():
     np.testing.assert_allclose(np.asarray(grads.array), ref_grad, rtol=1e-4, atol=1e-5)
 
 
+# Points where a piecewise activation changes formula, and its neighbours: jax.nn fixes the derivative
+# there (relu'(0) = 0, relu6'(6) = 0, hard_tanh'(-1) = 1, elu'(0) = 1, softplus'(0) = 1/2), not the
+# tie-splitting rule of max/min.
+KINKS = np.array([-6.0, -3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, 6.0, 7.0, -7.0, 0.0], np.float32)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation_gradients_at_the_kinks_match_jax_nn(name):
+    x = named.named(KINKS, ("k",))
+    fn, ref = getattr(nn, name), ACTIVATIONS[name]
+    expected = jax.vmap(jax.grad(ref))(KINKS)
+
+    def grad_of(x):
+        return named.grad(lambda x: fn(x).sum())(x)
+
+    for got in (grad_of(x), named.compile(grad_of)(x), jax.jit(grad_of)(x)):
+        np.testing.assert_allclose(np.asarray(got.array), expected, rtol=1e-6, atol=1e-7, err_msg=name)
+    np.testing.assert_allclose(np.asarray(fn(x).array), ref(KINKS), rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("fn, ref", [(named.logaddexp, jnp.logaddexp), (named.logaddexp2, jnp.logaddexp2)])
+def test_logaddexp_gradients_split_evenly_at_ties(fn, ref):
+    a = np.array([0.0, 2.0, -3.0, 1.0, 50.0, -50.0, 0.0], np.float32)
+    b = np.array([0.0, 2.0, -3.0, 0.0, -50.0, 50.0, 1e-7], np.float32)
+    xa, xb = named.named(a, ("k",)), named.named(b, ("k",))
+    expected = jax.vmap(jax.grad(ref, argnums=(0, 1)))(a, b)
+
+    def grads(x, y):
+        return named.grad(lambda x, y: fn(x, y).sum(), argnums=(0, 1))(x, y)
+
+    for got in (grads(xa, xb), named.compile(grads)(xa, xb), jax.jit(grads)(xa, xb)):
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(np.asarray(g.array), e, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(np.asarray(fn(xa, xb).array), ref(a, b))
+
+
 def test_glu_halves_the_axis_and_rejects_odd_sizes():
     x = rand(1, (B, E))
     assert_named_close(both(lambda x: nn.glu(x, "embed"), x), jax.nn.glu(x.array, axis=1), ("batch", "embed"),

@@ -26,8 +26,9 @@ def _float(x) -> NamedArray:
 
 
 def relu(x) -> NamedArray:
-    """``max(x, 0)``."""
-    return ops.maximum(as_named(x), 0)
+    """``max(x, 0)``; its derivative at 0 is 0, as ``jax.nn.relu``'s."""
+    x = as_named(x)
+    return ops.where(ops.less_equal(x, 0), 0, x)  # NaN stays NaN
 
 
 def relu6(x) -> NamedArray:
@@ -36,8 +37,11 @@ def relu6(x) -> NamedArray:
     >>> import named
     >>> named.nn.relu6(named.named([-1.0, 3.0, 9.0], ("n",))).array.tolist()
     [0.0, 3.0, 6.0]
+
+    Its derivative is 0 at 0 and 6, as ``jax.nn.relu6``'s.
     """
-    return ops.clip(as_named(x), 0, 6)
+    x = as_named(x)
+    return ops.where(ops.less_equal(x, 0), 0, ops.where(ops.greater_equal(x, 6), 6, x))
 
 
 def relu_squared(x) -> NamedArray:
@@ -81,8 +85,11 @@ def hard_tanh(x) -> NamedArray:
     >>> import named
     >>> named.nn.hard_tanh(named.named([-3.0, 0.5, 2.0], ("n",))).array.tolist()
     [-1.0, 0.5, 1.0]
+
+    Its derivative is 1 at -1 and 1, as ``jax.nn.hard_tanh``'s.
     """
-    return ops.clip(_float(x), -1.0, 1.0)
+    x = _float(x)
+    return ops.where(ops.greater(x, 1.0), 1.0, ops.where(ops.less(x, -1.0), -1.0, x))
 
 
 def soft_sign(x) -> NamedArray:
@@ -189,7 +196,8 @@ def log_sigmoid(x) -> NamedArray:
 
 def elu(x, alpha: float = 1.0) -> NamedArray:
     x = _float(x)
-    return ops.where(ops.greater(x, 0), x, ops.multiply(alpha, ops.expm1(ops.minimum(x, 0.0))))
+    positive = ops.greater(x, 0)  # the inner where keeps expm1 finite where it is not used (its gradient too)
+    return ops.where(positive, x, ops.multiply(alpha, ops.expm1(ops.where(positive, 0.0, x))))
 
 
 def leaky_relu(x, negative_slope: float = 0.01) -> NamedArray:
