@@ -49,8 +49,8 @@ _UNARY = {
     "sinh": lambda ctx, g, x, y: ctx.mul(g, ctx.unary("cosh", x)),
     "cosh": lambda ctx, g, x, y: ctx.mul(g, ctx.unary("sinh", x)),
     "asinh": lambda ctx, g, x, y: ctx.mul(g, ctx.unary("rsqrt", ctx.add(ctx.mul(x, x), _one(ctx, x)))),
-    "acosh": lambda ctx, g, x, y: ctx.mul(g, ctx.unary("rsqrt", ctx.mul(ctx.sub(x, _one(ctx, x)),
-                                                                       ctx.add(x, _one(ctx, x))))),
+    # x*x - 1, as jax (its domain is x >= 1; (x - 1)(x + 1) would give -inf at x = -1, jax +inf)
+    "acosh": lambda ctx, g, x, y: ctx.mul(g, ctx.unary("rsqrt", ctx.sub(ctx.mul(x, x), _one(ctx, x)))),
     "atanh": lambda ctx, g, x, y: ctx.div(g, ctx.mul(ctx.add(_one(ctx, x), x), ctx.sub(_one(ctx, x), x))),
     "erf": lambda ctx, g, x, y: ctx.mul(g, ctx.const_mul(2 / math.sqrt(math.pi),
                                                          ctx.unary("exp", ctx.neg(ctx.mul(x, x))))),

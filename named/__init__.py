@@ -34,6 +34,7 @@ from .core import NamedArray  # noqa: E402
 from .creation import *  # noqa: E402,F401,F403
 from .jit import Compiled, CompiledFunction, Lowered, compile, spec  # noqa: E402
 from .ops import *  # noqa: E402,F401,F403
+from .composite_ops import *  # noqa: E402,F401,F403
 from .partitioning import axis_mapping, current_axis_mapping, use_mesh  # noqa: E402
 from .partitioning import current_mesh, shard  # noqa: E402
 from .xmap import XMapFunction  # noqa: E402,F401

@@ -1,5 +1,6 @@
 """Elementwise operations on NamedArrays (SPEC §4): unary maps, binary maps broadcasting by name,
-comparisons, ``where``, ``clip``, ``isclose`` and ``astype``. Dtypes promote as in ``jax.numpy``."""
+comparisons, ``where``, ``clip`` and ``astype``. Dtypes promote as in ``jax.numpy``. Functions composed
+from these, written for jax's special values and gradients, are in ``composite_ops``."""
 
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ _UNARY_NAMES = ("abs absolute angle arccos arccosh arcsin arcsinh arctan arctanh
                 "log10 log1p log2 logical_not negative positive rad2deg radians real reciprocal rint round "
                 "rsqrt sign signbit sin sinc sinh square sqrt tan tanh trunc erf").split()
 _BINARY_NAMES = ("add arctan2 bitwise_and bitwise_left_shift bitwise_or bitwise_right_shift bitwise_xor divide "
-                 "divmod equal float_power floor_divide fmax fmin fmod greater greater_equal hypot left_shift "
-                 "less less_equal logaddexp logaddexp2 logical_and logical_or logical_xor maximum minimum mod "
+                 "divmod equal float_power floor_divide fmod greater greater_equal left_shift "
+                 "less less_equal logical_and logical_or logical_xor maximum minimum mod "
                  "multiply nextafter not_equal power remainder right_shift subtract true_divide").split()
-__all__ = _UNARY_NAMES + _BINARY_NAMES + ["where", "clip", "isclose", "allclose", "astype", "ndim"]
+__all__ = _UNARY_NAMES + _BINARY_NAMES + ["where", "clip", "astype", "ndim"]
 
 
 def ndim(x) -> int:
@@ -434,6 +435,7 @@ def divmod(x, y):
 
 
 def power(x, y):
+    """``x ** y``, elementwise. Its derivative in ``x`` at ``x = 0, y = 0`` is 0 (jax's is NaN)."""
     x, y = _promote(x, y)
     if _dtype(x) == "bool":
         raise TypeError("power is not defined for bool")
@@ -442,46 +444,6 @@ def power(x, y):
 
 def float_power(x, y):
     return power(_to_inexact(x), _to_inexact(y))
-
-
-def fmax(x, y):
-    """Maximum that ignores NaN when the other operand is a number."""
-    x, y = _promote(x, y)
-    return where(isnan(y), x, where(isnan(x), y, maximum(x, y)))
-
-
-def fmin(x, y):
-    """Minimum that ignores NaN when the other operand is a number."""
-    x, y = _promote(x, y)
-    return where(isnan(y), x, where(isnan(x), y, minimum(x, y)))
-
-
-def hypot(x, y):
-    x, y = _promote(x, y, inexact=True)
-    x, y = abs(x), abs(y)
-    big, small = maximum(x, y), minimum(x, y)
-    safe = where(equal(big, 0), 1.0, big)
-    ratio = divide(small, safe)
-    out = where(equal(big, 0), 0.0, multiply(big, sqrt(add(1.0, multiply(ratio, ratio)))))
-    return where(logical_or(isinf(x), isinf(y)), math.inf, out)  # inf wins even over NaN, as in C and jax
-
-
-def logaddexp(x, y):
-    """``log(exp(x) + exp(y))``, stably. The larger operand and ``-|x - y|`` are chosen by one
-    comparison, so the gradient is ``exp(x - out)``, ``exp(y - out)`` everywhere, ties included (1/2
-    each, as ``jax.numpy.logaddexp``'s), rather than what max's and abs's rules would make of a tie."""
-    x, y = _promote(x, y, inexact=True)
-    x_big = greater_equal(x, y)
-    big = where(x_big, x, y)
-    minus_gap = where(x_big, subtract(y, x), subtract(x, y))
-    out = add(big, log1p(exp(minus_gap)))
-    return where(isnan(subtract(x, y)), add(x, y), out)  # NaN, or infinities of one sign
-
-
-def logaddexp2(x, y):
-    x, y = _promote(x, y, inexact=True)
-    ln2 = math.log(2.0)
-    return divide(logaddexp(multiply(x, ln2), multiply(y, ln2)), ln2)
 
 
 def equal(x, y): return _compare("EQ", x, y)
@@ -530,20 +492,3 @@ def clip(x, a_min=None, a_max=None) -> NamedArray:
     if a_max is not None:
         x = minimum(x, a_max)
     return x
-
-
-def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> NamedArray:
-    """Elementwise ``|a - b| <= atol + rtol * |b|`` (infinities equal only to themselves)."""
-    a, b = _promote(a, b, inexact=True)
-    close = less_equal(abs(subtract(a, b)), add(atol, multiply(rtol, abs(b))))
-    both_inf = logical_or(isinf(a), isinf(b))
-    close = where(both_inf, equal(a, b), close)
-    if equal_nan:
-        close = logical_or(close, logical_and(isnan(a), isnan(b)))
-    return close
-
-
-def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> NamedArray:
-    """Whether every element of ``a`` is close to ``b`` (a 0-axis bool NamedArray)."""
-    from .reductions import all as all_
-    return all_(isclose(a, b, rtol, atol, equal_nan))

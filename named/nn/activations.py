@@ -8,7 +8,7 @@ from builtins import slice as builtins_slice
 from named.compiler import user_location
 from named.dialect import Axis, AxisError, Iota, dtype_name, is_inexact
 
-from .. import ops, reductions
+from .. import composite_ops, ops, reductions
 from ..core import NamedArray, as_named, bind1, resolve_axis, result_dtype
 
 __all__ = ["relu", "relu6", "gelu", "silu", "swish", "sigmoid", "log_sigmoid", "softplus", "softmax",
@@ -187,7 +187,7 @@ def gelu(x, approximate: bool = True) -> NamedArray:
 
 
 def softplus(x) -> NamedArray:
-    return ops.logaddexp(_float(x), 0.0)
+    return composite_ops.logaddexp(_float(x), 0.0)
 
 
 def log_sigmoid(x) -> NamedArray:
