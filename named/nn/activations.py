@@ -40,8 +40,8 @@ def relu6(x) -> NamedArray:
 
     Its derivative is 0 at 0 and 6, as ``jax.nn.relu6``'s.
     """
-    x = as_named(x)
-    return ops.where(ops.less_equal(x, 0), 0, ops.where(ops.greater_equal(x, 6), 6, x))
+    x = as_named(x)  # 6.0: integers give floats, as jax.nn.relu6's min(max(x, 0), 6.)
+    return ops.where(ops.less_equal(x, 0), 0, ops.where(ops.greater_equal(x, 6), 6.0, x))
 
 
 def relu_squared(x) -> NamedArray:
@@ -51,7 +51,7 @@ def relu_squared(x) -> NamedArray:
     >>> named.nn.relu_squared(named.named([-1.0, 3.0], ("n",))).array.tolist()
     [0.0, 9.0]
     """
-    r = relu(_float(x))
+    r = relu(x)
     return ops.multiply(r, r)
 
 
@@ -88,8 +88,8 @@ def hard_tanh(x) -> NamedArray:
 
     Its derivative is 1 at -1 and 1, as ``jax.nn.hard_tanh``'s.
     """
-    x = _float(x)
-    return ops.where(ops.greater(x, 1.0), 1.0, ops.where(ops.less(x, -1.0), -1.0, x))
+    x = as_named(x)  # integers stay integers, as in jax.nn.hard_tanh
+    return ops.where(ops.greater(x, 1), 1, ops.where(ops.less(x, -1), -1, x))
 
 
 def soft_sign(x) -> NamedArray:
