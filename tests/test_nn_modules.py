@@ -85,6 +85,15 @@ def test_activation_gradients_at_the_kinks_match_jax_nn(name):
     np.testing.assert_allclose(np.asarray(fn(x).array), ref(KINKS), rtol=1e-6, atol=1e-7, err_msg=name)
 
 
+def test_activations_at_nan_infinities_and_signed_zeros_match_jax_nn():
+    data = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1e30, -1e30, 88.0, -88.0], np.float32)
+    x = named.named(data, ("k",))
+    for name, ref in ACTIVATIONS.items():
+        expected = np.asarray(ref(jnp.asarray(data)))
+        for got in (getattr(nn, name)(x), named.compile(getattr(nn, name))(x)):
+            np.testing.assert_allclose(np.asarray(got.array), expected, rtol=1e-6, equal_nan=True, err_msg=name)
+
+
 @pytest.mark.parametrize("dtype", ["int32", "int8", "bfloat16", "float16", "bool"])
 def test_activation_dtypes_follow_jax_nn(dtype):
     data = np.array([-2, 0, 1, 7], np.int32).astype(jnp.dtype(dtype))
