@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from named.dialect import (BINARY_OPS, REDUCE_OPS, UNARY_OPS, ArgMax, ArgMin, BitcastConvert, Broadcast, Compare, Convert, Dot,
-                           Rename, Reshape, Select, ShardingConstraint, Transpose)
+                           MakeComplex, Rename, Reshape, Select, ShardingConstraint, Transpose)
 
 from .autodiff import VJPContext, differentiable, register_vjp, zero_rule
 
@@ -150,6 +150,13 @@ def _select(ctx: VJPContext, g):
     pred, a, b = ctx.operands
     zero = ctx.scalar(0, g.type.dtype)
     return [None, ctx.sum_to(ctx.select(pred, g, zero), a.type), ctx.sum_to(ctx.select(pred, zero, g), b.type)]
+
+
+@register_vjp(MakeComplex)
+def _make_complex(ctx: VJPContext, g):
+    # jax's transpose of lax.complex: real(g) to the real part, imag(-g) to the imaginary part
+    re, im = ctx.operands
+    return [ctx.sum_to(ctx.unary("real", g), re.type), ctx.sum_to(ctx.unary("imag", ctx.neg(g)), im.type)]
 
 
 @register_vjp(Convert)

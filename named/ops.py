@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 
-from named.dialect import (BINARY_OPS, UNARY_OPS, BitcastConvert, Compare, Convert, Select, dtype_name, is_complex,
-                           is_float, is_inexact, is_integer)
+from named.dialect import (BINARY_OPS, UNARY_OPS, BitcastConvert, Compare, Convert, MakeComplex, Select, dtype_name,
+                           is_complex, is_float, is_inexact, is_integer)
 from named.dialect.types import bit_width
 
 from named.compiler.tracer import _state as _TRACE_STATE
@@ -102,7 +102,14 @@ def abs(x):
     return _unary("abs", x)
 
 
-absolute = fabs = abs
+absolute = abs
+
+
+def fabs(x):
+    """``abs`` in floating point (integers and bools convert to the default float), as ``jnp.fabs``."""
+    x = as_named(x)
+    _refuse_complex("fabs", x)
+    return abs(_to_inexact(x))
 
 
 def negative(x):
@@ -175,14 +182,20 @@ def exp2(x):
     return exp(multiply(x, math.log(2.0)))
 
 
-def log2(x):
+def _scaled_log(x, scale):
+    """``log(x) * scale``; a complex log is scaled part by part, as jax does (inf + 0j stays so)."""
     x = log(x)
-    return divide(x, math.log(2.0))
+    if is_complex(_dtype(x)):
+        return _make_complex(scale(real(x)), scale(imag(x)))
+    return scale(x)
+
+
+def log2(x):
+    return _scaled_log(x, lambda part: divide(part, math.log(2.0)))
 
 
 def log10(x):
-    x = log(x)
-    return divide(x, math.log(10.0))
+    return _scaled_log(x, lambda part: multiply(part, 1 / math.log(10.0)))
 
 
 def square(x):
@@ -217,23 +230,49 @@ def _to_inexact(x):
 
 def _rounding(op: str, x):
     x = as_named(x)
+    if is_complex(_dtype(x)):  # the real and imaginary parts, each
+        return _make_complex(_unary(op, real(x)), _unary(op, imag(x)))
     if not is_float(_dtype(x)):
         return x
     return _unary(op, x)
 
 
-def floor(x): return _rounding("floor", x)
-def ceil(x): return _rounding("ceil", x)
-def rint(x): return _rounding("round_even", x)
+def _make_complex(re, im):
+    return bind1(MakeComplex, (re, im))
+
+
+def floor(x):
+    x = as_named(x)
+    _refuse_complex("floor", x)
+    return _rounding("floor", x)
+
+
+def ceil(x):
+    x = as_named(x)
+    _refuse_complex("ceil", x)
+    return _rounding("ceil", x)
+
+
+def rint(x):
+    """Round half to even (complex: each part); integers and bools convert to the default float, as
+    ``jnp.rint``."""
+    return _rounding("round_even", _to_inexact(x))
 
 
 def round(x, decimals: int = 0):
     """Round half to even, like ``numpy.round``; ``decimals`` shifts the rounding position."""
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not -400 < decimals < 400:
         raise TypeError(f"round: `decimals` must be an int (within +-400), got {decimals!r:.60}")
+    x = as_named(x)
+    if not is_inexact(_dtype(x)):  # integers and bools are already round, as in jax.numpy
+        if decimals < 0:
+            raise TypeError(f"round of {_dtype(x)} values with decimals={decimals} < 0 is not supported, as in "
+                            f"jax.numpy; convert to a float first")
+        return x
     if decimals == 0:
         return rint(x)
-    x = _to_inexact(x)
+    if is_complex(_dtype(x)):
+        return _make_complex(round(real(x), decimals), round(imag(x), decimals))
     scale = 10.0 ** decimals
     return divide(rint(multiply(x, scale)), scale)
 
@@ -243,6 +282,7 @@ around = round
 
 def trunc(x):
     x = as_named(x)
+    _refuse_complex("trunc", x)
     if not is_float(_dtype(x)):
         return x
     return where(less(x, 0), ceil(x), floor(x))
@@ -260,6 +300,8 @@ def isnan(x):
 
 def isinf(x):
     x = as_named(x)
+    if is_complex(_dtype(x)):
+        return logical_or(isinf(real(x)), isinf(imag(x)))
     if not is_float(_dtype(x)):
         return _full_like_bool(x, False)
     return _unary("is_inf", x)
@@ -277,6 +319,8 @@ def isneginf(x):
 
 def isfinite(x):
     x = as_named(x)
+    if is_complex(_dtype(x)):
+        return logical_and(isfinite(real(x)), isfinite(imag(x)))
     if not is_float(_dtype(x)):
         return _full_like_bool(x, True)
     return _unary("is_finite", x)
@@ -324,8 +368,7 @@ def angle(x):
     x = as_named(x)
     if is_complex(_dtype(x)):
         return arctan2(imag(x), real(x))
-    x = _to_inexact(x)
-    return where(less(x, 0), math.pi, 0.0 * x)
+    return arctan2(0.0, _to_inexact(x))  # as jax: pi at -0.0 and -inf, 0 at +inf
 
 
 def signbit(x):
@@ -362,6 +405,8 @@ bitwise_invert = invert = bitwise_not
 
 def bitwise_count(x):
     x = as_named(x)
+    if _dtype(x) == "bool":
+        return astype(x, "u8")
     return astype(_unary("popcnt", abs(x) if is_integer(_dtype(x)) and _dtype(x)[0] == "i" else x), "u8")
 
 

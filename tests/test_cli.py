@@ -115,7 +115,7 @@ def test_help(work, entry, command):
 @pytest.mark.parametrize("stage,entry,present,absent", [
     ("traced", "script", ["func @mlp(", "named.dot", "named.rename"], ["@data"]),
     ("checked", "module", ["func @mlp(", "named.rename"], ["@data"]),
-    ("optimized", "script", ["named.dot", "named.max"], ["named.rename", "@data"]),
+    ("optimized", "script", ["named.dot", "named.select"], ["named.rename", "@data"]),
     ("partitioned", "module", ["f32[batch=8@data, embed=4]", "on mesh<data=4, model=2>", "hidden=16@model"], []),
     ("stablehlo", "script", ["sdy.mesh @mesh", "stablehlo.dot_general", "sdy.sharding"], ["named."]),
     ("hlo", "module", ["HloModule", "dot("], ["named."]),

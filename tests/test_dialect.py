@@ -36,7 +36,8 @@ def _programs():
     yield "constants", (lambda x: [x * named.named(np.arange(4, dtype=np.float32), "b"),
                                    x + named.named(np.array([True, False, True]), "a").astype("f32")]), (x,)
     yield "convert", (lambda x: [x.astype("bf16"), x.astype("i8"), x.astype(bool), x.astype("f16")]), (x,)
-    yield "complex", (lambda z: [named.real(z), named.imag(z), named.conj(z), named.abs(z)]), (named.spec((A,), "c64"),)
+    yield "complex", (lambda z: [named.real(z), named.imag(z), named.conj(z), named.abs(z), named.rint(z)]), \
+        (named.spec((A,), "c64"),)
     yield "complex_constants", (lambda z: [z * (1 - 2j), z + named.named(np.array([1j, 2, 3 - 1j], np.complex64), "a")]), \
         (named.spec((A,), "c64"),)
     yield "fft", (lambda x: [named.fft.rfft(x, axis=("b", "a")), named.fft.irfft(named.fft.ifft(x), axis="a")]), (x,)

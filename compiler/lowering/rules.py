@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from named.dialect import (ArgMax, ArgMin, BitcastConvert, Broadcast, Compare, Constant, Convert, Dot, Full, Iota, Rename,
-                           Reshape, Select, TensorType, Transpose, BINARY_OPS, REDUCE_OPS, UNARY_OPS,
+from named.dialect import (ArgMax, ArgMin, BitcastConvert, Broadcast, Compare, Constant, Convert, Dot, Full, Iota,
+                           MakeComplex, Rename, Reshape, Select, TensorType, Transpose, BINARY_OPS, REDUCE_OPS, UNARY_OPS,
                            is_complex, is_float, to_numpy_dtype)
 from named.dialect.types import is_inexact, is_integer, is_signed
 
@@ -115,6 +115,12 @@ def _compare(ctx: LoweringContext, x, y):
     out = ctx.out_type
     return compare(broadcast_to(x, ctx.in_types[0], out), broadcast_to(y, ctx.in_types[1], out),
                    ctx.op.attrs["direction"], ctx.in_types[0].dtype)
+
+
+@register_lowering(MakeComplex)
+def _make_complex(ctx: LoweringContext, re, im):
+    out = ctx.out_type
+    return stablehlo.complex(broadcast_to(re, ctx.in_types[0], out), broadcast_to(im, ctx.in_types[1], out))
 
 
 @register_lowering(Select)

@@ -13,8 +13,8 @@ from ..core import Op
 from ..types import (TensorType, bit_width, is_complex, is_float, is_inexact, is_integer, dtype_name)
 from .broadcast import broadcast_axes
 
-__all__ = ["UnaryOp", "BinaryOp", "Compare", "Select", "Convert", "BitcastConvert", "UNARY_OPS", "BINARY_OPS",
-           "COMPARISON_DIRECTIONS"]
+__all__ = ["UnaryOp", "BinaryOp", "Compare", "Select", "Convert", "BitcastConvert", "MakeComplex", "UNARY_OPS",
+           "BINARY_OPS", "COMPARISON_DIRECTIONS"]
 
 
 # Domains: which operand dtypes an op accepts.
@@ -138,6 +138,21 @@ class Compare(Op):
         if x.dtype != y.dtype:
             raise VerifyError(f"{cls.name}: operand dtypes differ ({x.dtype} vs {y.dtype}); convert first")
         return (TensorType("bool", broadcast_axes(cls.name, operand_types)),)
+
+
+class MakeComplex(Op):
+    """``named.complex %re, %im``: a complex value from its real and imaginary parts (f32 -> c64,
+    f64 -> c128), broadcasting by name; exact for every float, infinities and NaN included."""
+
+    name = "named.complex"
+    num_operands = 2
+
+    @classmethod
+    def type_rule(cls, operand_types, attrs, regions=()):
+        x, y = operand_types
+        if x.dtype != y.dtype or x.dtype not in ("f32", "f64"):
+            raise VerifyError(f"{cls.name}: both parts must be f32 or both f64, got {x.dtype} and {y.dtype}")
+        return (TensorType({"f32": "c64", "f64": "c128"}[x.dtype], broadcast_axes(cls.name, operand_types)),)
 
 
 class Select(Op):
