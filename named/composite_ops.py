@@ -1,17 +1,21 @@
 """Elementwise functions composed from the primitive ops of ``ops``, each written so that its special
 values (NaN, infinities, signed zeros) and its gradient at ties match ``jax.numpy``'s: ``fmax``/``fmin``,
-``hypot``, ``logaddexp``/``logaddexp2``, ``isclose``/``allclose``."""
+``hypot``, ``logaddexp``/``logaddexp2``, ``isclose``/``allclose``, ``round`` and ``trunc``."""
 
 from __future__ import annotations
 
 import math
 
-from . import reductions
-from .core import NamedArray
-from .ops import (_promote, abs, add, divide, equal, exp, greater, greater_equal, isinf, isnan, less, less_equal,
-                  log1p, logical_and, logical_or, maximum, minimum, multiply, sqrt, subtract, where)
+from named.dialect import dtype_name, is_complex, is_float, is_inexact
 
-__all__ = ["fmax", "fmin", "hypot", "logaddexp", "logaddexp2", "isclose", "allclose"]
+from . import reductions
+from .core import NamedArray, as_named
+from .ops import (_promote, _refuse_complex, abs, add, ceil, divide, equal, exp, floor, greater, greater_equal, imag,
+                  isinf, isnan, less, less_equal, log1p, logical_and, logical_or, make_complex, maximum, minimum,
+                  multiply, real, rint, sqrt, subtract, where)
+
+__all__ = ["fmax", "fmin", "hypot", "logaddexp", "logaddexp2", "isclose", "allclose", "round", "around", "trunc",
+           "fix"]
 
 
 def fmax(x, y):
@@ -72,3 +76,37 @@ def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = Fa
 def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> NamedArray:
     """Whether every element of ``a`` is close to ``b`` (a 0-axis bool NamedArray)."""
     return reductions.all(isclose(a, b, rtol, atol, equal_nan))
+
+
+# ----------------------------------------------------------------------------------------------- rounding
+def round(x, decimals: int = 0):
+    """Round half to even, like ``numpy.round``; ``decimals`` shifts the rounding position."""
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not -400 < decimals < 400:
+        raise TypeError(f"round: `decimals` must be an int (within +-400), got {decimals!r:.60}")
+    x = as_named(x)
+    dtype = dtype_name(x.dtype)
+    if not is_inexact(dtype):  # integers and bools are already round, as in jax.numpy
+        if decimals < 0:
+            raise TypeError(f"round of {dtype} values with decimals={decimals} < 0 is not supported, as in "
+                            f"jax.numpy; convert to a float first")
+        return x
+    if decimals == 0:
+        return rint(x)
+    if is_complex(dtype):
+        return make_complex(round(real(x), decimals), round(imag(x), decimals))
+    scale = 10.0 ** decimals
+    return divide(rint(multiply(x, scale)), scale)
+
+
+around = round
+
+
+def trunc(x):
+    x = as_named(x)
+    _refuse_complex("trunc", x)
+    if not is_float(dtype_name(x.dtype)):
+        return x
+    return where(less(x, 0), ceil(x), floor(x))
+
+
+fix = trunc

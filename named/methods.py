@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import ops, reductions, shape
+from . import composite_ops, ops, reductions, shape
 from .core import NamedArray
 
 
@@ -21,7 +21,7 @@ _OPERATORS = {
     "__rrshift__": _swap(ops.right_shift), "__eq__": ops.equal, "__ne__": ops.not_equal, "__lt__": ops.less,
     "__le__": ops.less_equal, "__gt__": ops.greater, "__ge__": ops.greater_equal,
     "__neg__": ops.negative, "__pos__": ops.positive, "__abs__": ops.abs, "__invert__": ops.bitwise_not,
-    "__divmod__": ops.divmod, "__round__": lambda self, ndigits=None: ops.round(self, ndigits or 0),
+    "__divmod__": ops.divmod, "__round__": lambda self, ndigits=None: composite_ops.round(self, ndigits or 0),
 }
 
 _METHODS = {
@@ -30,7 +30,7 @@ _METHODS = {
     "all": reductions.all, "argmax": reductions.argmax, "argmin": reductions.argmin, "ptp": reductions.ptp,
     "logsumexp": reductions.logsumexp, "dot": lambda self, *others, axis=..., **kw: shape.dot(self, *others, axis=axis, **kw),
     "rename": shape.rename, "rearrange": shape.rearrange, "broadcast_to": shape.broadcast_to,
-    "broadcast_axis": shape.broadcast_axis, "astype": ops.astype, "clip": ops.clip, "round": ops.round,
+    "broadcast_axis": shape.broadcast_axis, "astype": ops.astype, "clip": ops.clip, "round": composite_ops.round,
     "exp": ops.exp, "log": ops.log, "sqrt": ops.sqrt, "abs": ops.abs, "square": ops.square,
 }
 

@@ -15,11 +15,11 @@ from named.compiler.tracer import _state as _TRACE_STATE
 from .core import NamedArray, Traced, as_named, bind1, is_weak, result_dtype, result_type_weak
 from .eager import _BY_ID, ARRAY_IMPL, _new_named, run_eager1, run_eager2
 
-_UNARY_NAMES = ("abs absolute angle arccos arccosh arcsin arcsinh arctan arctanh around bitwise_count "
+_UNARY_NAMES = ("abs absolute angle arccos arccosh arcsin arcsinh arctan arctanh bitwise_count "
                 "bitwise_invert bitwise_not cbrt ceil conj conjugate copy cos cosh deg2rad degrees exp exp2 "
-                "expm1 fabs fix floor imag invert iscomplex isfinite isinf isnan isneginf isposinf isreal log "
-                "log10 log1p log2 logical_not negative positive rad2deg radians real reciprocal rint round "
-                "rsqrt sign signbit sin sinc sinh square sqrt tan tanh trunc erf").split()
+                "expm1 fabs floor imag invert iscomplex isfinite isinf isnan isneginf isposinf isreal log "
+                "log10 log1p log2 logical_not negative positive rad2deg radians real reciprocal rint "
+                "rsqrt sign signbit sin sinc sinh square sqrt tan tanh erf").split()
 _BINARY_NAMES = ("add arctan2 bitwise_and bitwise_left_shift bitwise_or bitwise_right_shift bitwise_xor divide "
                  "divmod equal float_power floor_divide fmod greater greater_equal left_shift "
                  "less less_equal logical_and logical_or logical_xor maximum minimum mod "
@@ -186,7 +186,7 @@ def _scaled_log(x, scale):
     """``log(x) * scale``; a complex log is scaled part by part, as jax does (inf + 0j stays so)."""
     x = log(x)
     if is_complex(_dtype(x)):
-        return _make_complex(scale(real(x)), scale(imag(x)))
+        return make_complex(scale(real(x)), scale(imag(x)))
     return scale(x)
 
 
@@ -231,13 +231,14 @@ def _to_inexact(x):
 def _rounding(op: str, x):
     x = as_named(x)
     if is_complex(_dtype(x)):  # the real and imaginary parts, each
-        return _make_complex(_unary(op, real(x)), _unary(op, imag(x)))
+        return make_complex(_unary(op, real(x)), _unary(op, imag(x)))
     if not is_float(_dtype(x)):
         return x
     return _unary(op, x)
 
 
-def _make_complex(re, im):
+def make_complex(re, im):
+    """A complex NamedArray from its real and imaginary parts (``named.complex``; f32 -> c64)."""
     return bind1(MakeComplex, (re, im))
 
 
@@ -257,38 +258,6 @@ def rint(x):
     """Round half to even (complex: each part); integers and bools convert to the default float, as
     ``jnp.rint``."""
     return _rounding("round_even", _to_inexact(x))
-
-
-def round(x, decimals: int = 0):
-    """Round half to even, like ``numpy.round``; ``decimals`` shifts the rounding position."""
-    if isinstance(decimals, bool) or not isinstance(decimals, int) or not -400 < decimals < 400:
-        raise TypeError(f"round: `decimals` must be an int (within +-400), got {decimals!r:.60}")
-    x = as_named(x)
-    if not is_inexact(_dtype(x)):  # integers and bools are already round, as in jax.numpy
-        if decimals < 0:
-            raise TypeError(f"round of {_dtype(x)} values with decimals={decimals} < 0 is not supported, as in "
-                            f"jax.numpy; convert to a float first")
-        return x
-    if decimals == 0:
-        return rint(x)
-    if is_complex(_dtype(x)):
-        return _make_complex(round(real(x), decimals), round(imag(x), decimals))
-    scale = 10.0 ** decimals
-    return divide(rint(multiply(x, scale)), scale)
-
-
-around = round
-
-
-def trunc(x):
-    x = as_named(x)
-    _refuse_complex("trunc", x)
-    if not is_float(_dtype(x)):
-        return x
-    return where(less(x, 0), ceil(x), floor(x))
-
-
-fix = trunc
 
 
 def isnan(x):

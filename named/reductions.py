@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-from named.dialect import (ArgMax, ArgMin, AxisError, REDUCE_OPS, Reshape, StopGradient, Axis, dtype_name, format_axes, is_complex,
-                           is_float, is_inexact, is_integer)
+from named.dialect import (ArgMax, ArgMin, AxisError, REDUCE_OPS, Reshape, StopGradient, Axis, dtype_name, format_axes,
+                           is_complex, is_float, is_inexact, is_integer)
 from named.compiler import user_location
 
 from named.compiler.tracer import _state as _TRACE_STATE

@@ -13,7 +13,7 @@ import equinox as eqx
 
 from named.dialect import dtype_name
 
-from .. import ops, reductions
+from .. import composite_ops, ops, reductions
 from ..autodiff import stop_gradient
 from ..core import NamedArray, as_named, result_dtype
 from ..creation import ones_like
@@ -41,7 +41,7 @@ def quantize_int8(x: NamedArray, axis) -> tuple[NamedArray, NamedArray]:
     x = as_named(x)
     amax = reductions.max(ops.abs(x), axis=_names(axis, x))
     scale = ops.where(ops.greater(amax, 0), amax / 127.0, ones_like(amax))
-    q = ops.clip(ops.round(x / scale), -127, 127)
+    q = ops.clip(composite_ops.round(x / scale), -127, 127)
     return ops.astype(q, "i8"), scale
 
 
