@@ -36,6 +36,7 @@ def seed_texts() -> list[str]:
         (lambda x: named.where(x > 0, named.exp(x), -x)[{"a": 1}], (x,), {}),
         (lambda x: named.rearrange(x, "a b -> b a").astype("i32") // 3, (x,), {}),
         (lambda c: c * (1 + 2j) + const, (c,), {}),
+        (lambda c: named.rint(c * 1.5) + named.log10(c), (c,), {}),  # named.complex
         (lambda x: named.dot(x, x, axis="b") + named.cumsum(x, "a").sum("b"), (x,),
          {"axis_resources": {"a": "data"}, "mesh": {"data": 4, "model": 2}}),
         (lambda x: named.scan(lambda carry, row: (carry + row, carry * 2), "a")(named.zeros((B,)), x)[1],
