@@ -7,8 +7,8 @@ import numpy as np
 
 from named.dialect import ArgSort, Cumulative, Sort, TensorType, TopK, is_float
 
-from .mlir import chlo, dense, ir, stablehlo, tensor_type
-from .registry import LoweringContext, register_lowering
+from .mlir import chlo, dense, ir, sdy, stablehlo, tensor_type
+from .registry import LoweringContext, register_lowering, sharding_attr
 from .rules import _REDUCE_BODY, _reduce_identity, compare
 
 _BOOL_BODY = {"sum": stablehlo.or_, "prod": stablehlo.and_, "max": stablehlo.or_, "min": stablehlo.and_}
@@ -19,6 +19,13 @@ def _cumulative(ctx: LoweringContext, x):
     src, attrs = ctx.in_types[0], ctx.op.attrs
     kind, d = attrs["kind"], src.index(attrs["axis"])
     n = src.shape[d]
+    if ctx.function.mesh is not None and src.sharding is not None and src.sharding[d]:
+        # Scan a copy whole along the axis (the result is pinned back to its sharding). XLA 0.10.2's
+        # SPMD partitioner pads a reduce_window split along its window dimension, and two of them
+        # over one operand share that padding: cumsum(x) * cumprod(x) came out as the identity
+        # (0, or -inf for max) everywhere but the last element, under jax.jit too.
+        whole = src.with_sharding(src.sharding[:d] + ((),) + src.sharding[d + 1:])
+        x = sdy.sharding_constraint(x, sharding_attr(whole))
     window = [1] * len(src.axes)
     window[d] = n
     padding = np.zeros((len(src.axes), 2), np.int64)
