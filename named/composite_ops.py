@@ -12,7 +12,7 @@ from . import reductions
 from .core import NamedArray, as_named
 from .ops import (_promote, _refuse_complex, abs, add, ceil, divide, equal, exp, floor, greater, greater_equal, imag,
                   isinf, isnan, less, less_equal, log1p, logical_and, logical_or, make_complex, maximum, minimum,
-                  multiply, real, rint, sqrt, subtract, where)
+                  multiply, negative, real, rint, sqrt, subtract, where)
 
 __all__ = ["fmax", "fmin", "hypot", "logaddexp", "logaddexp2", "isclose", "allclose", "round", "around", "trunc",
            "fix"]
@@ -49,11 +49,9 @@ def logaddexp(x, y):
     comparison, so the gradient is ``exp(x - out)``, ``exp(y - out)`` everywhere, ties included (1/2
     each, as ``jax.numpy.logaddexp``'s), rather than what max's and abs's rules would make of a tie."""
     x, y = _promote(x, y, inexact=True)
-    x_big = greater_equal(x, y)
-    big = where(x_big, x, y)
-    minus_gap = where(x_big, subtract(y, x), subtract(x, y))
-    out = add(big, log1p(exp(minus_gap)))
-    return where(isnan(subtract(x, y)), add(x, y), out)  # NaN, or infinities of one sign
+    x_big, delta = greater_equal(x, y), subtract(x, y)
+    out = add(where(x_big, x, y), log1p(exp(where(x_big, negative(delta), delta))))
+    return where(isnan(delta), add(x, y), out)  # NaN, or infinities of one sign
 
 
 def logaddexp2(x, y):
